@@ -1,0 +1,197 @@
+"""Command line of the harness; every Snakemake rule runs one of these subcommands.
+
+    repro validate-config workflows/config/default.yaml
+    repro organism-data --out DIR [--overrides JSON]
+    repro pretrain --data DIR --out MODEL_DIR [--overrides JSON]
+    repro train --baseline baselines/sft.yaml --init MODEL_DIR --out RUN_DIR --seed 0 [--params JSON] [--overrides JSON]
+    repro eval --model MODEL_DIR --suite FILE --suite-name aime --out DIR [sampling options]
+    repro regrade --samples DIR/samples.jsonl --out DIR
+    repro report --manifest FILE --out DIR --title TITLE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("repro")
+
+
+def _json_arg(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def cmd_validate_config(args) -> None:
+    import yaml
+
+    from repro.config import validate_config
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    validate_config(config)
+    print(f"{args.config}: valid")
+
+
+def cmd_organism_data(args) -> None:
+    from repro.organism import OrganismConfig, build_organism_data
+
+    build_organism_data(OrganismConfig.from_dict(args.overrides), Path(args.out))
+
+
+def cmd_pretrain(args) -> None:
+    from repro.organism import PretrainConfig, pretrain_base
+
+    pretrain_base(PretrainConfig.from_dict(args.overrides), Path(args.data), Path(args.out))
+
+
+def cmd_train(args) -> None:
+    import torch
+
+    from repro.config import load_baseline
+    from repro.methods import MethodContext, build_method
+    from repro.models.io import load_causal_lm, load_tokenizer, save_model_folder
+    from repro.train.config import TrainConfig
+    from repro.train.distributed import init_from_env
+    from repro.train.loop import CHECKPOINT_DIR, train
+    from repro.utils.atomic import atomic_write_json
+    from repro.utils.provenance import provenance
+
+    baseline = load_baseline(args.baseline)
+    train_values = {**baseline["train"], **args.overrides, "seed": args.seed}
+    if args.threads is not None:
+        train_values["threads"] = args.threads
+    cfg = TrainConfig.from_dict(train_values)
+    params = {**baseline["params"], **args.params}
+    info = init_from_env()
+    torch.manual_seed(cfg.seed)
+
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = load_causal_lm(args.init)
+    tokenizer = load_tokenizer(args.init)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=cfg.seed,
+                            global_batch_size=cfg.global_batch_size, rank=info.rank,
+                            world_size=info.world_size, load_model=load_causal_lm, run_dir=run_dir)
+    method = build_method(baseline["method"], params, context)
+    resolved = {"method": baseline["method"], "baseline": baseline, "params": params, "train": cfg.to_dict(),
+                "init": str(args.init), "world_size": info.world_size}
+    if info.is_main:
+        atomic_write_json(run_dir / "provenance.json", provenance(resolved, seed=cfg.seed))
+    log.info("training %s (%s) from %s into %s", baseline["method"], Path(args.baseline).name, args.init, run_dir)
+    started = time.perf_counter()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    last = train(model, method, cfg, run_dir, pad_token_id=pad_id, info=info)
+    if info.is_main:
+        save_model_folder(model, tokenizer, run_dir / "model")
+        summary = {**last, "wall_s": time.perf_counter() - started}
+        atomic_write_json(run_dir / "summary.json", summary)
+        shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+        log.info("finished %s in %.0f s", run_dir, summary["wall_s"])
+
+
+def cmd_eval(args) -> None:
+    from repro.eval.runner import SamplingSettings, evaluate
+
+    settings = SamplingSettings(n=args.num_samples, temperature=args.temperature, top_p=args.top_p,
+                                max_new_tokens=args.max_new_tokens, seed=args.seed, batch_size=args.batch_size)
+    evaluate(args.model, args.suite, args.suite_name, args.out, settings, args.k, args.max_problems,
+             args.answer_type, args.threads)
+
+
+def cmd_regrade(args) -> None:
+    from repro.eval.runner import regrade
+
+    metrics = regrade(args.samples, args.out, args.k, args.answer_type)
+    print(json.dumps({k: v["value"] for k, v in metrics["metrics"].items()}, indent=2))
+
+
+def cmd_report(args) -> None:
+    from repro.report import cli_main
+
+    cli_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repro", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate-config", help="validate a workflow config against the schema")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("organism-data", help="generate the organism's suites and corpora")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overrides", type=_json_arg, default={}, help="OrganismConfig keys as a JSON object")
+    p.set_defaults(func=cmd_organism_data)
+
+    p = sub.add_parser("pretrain", help="pretrain the organism's base model")
+    p.add_argument("--data", required=True, help="folder written by organism-data")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overrides", type=_json_arg, default={}, help="PretrainConfig keys as a JSON object")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("train", help="train one run of a baseline (method + hyperparameters)")
+    p.add_argument("--baseline", required=True, help="YAML file under baselines/")
+    p.add_argument("--init", required=True, help="model folder to start from")
+    p.add_argument("--out", required=True, help="run folder (resumes from its checkpoint if present)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--params", type=_json_arg, default={}, help="method parameters as a JSON object")
+    p.add_argument("--overrides", type=_json_arg, default={}, help="TrainConfig keys as a JSON object")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for this process")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="sample, grade and summarise a model on a suite")
+    p.add_argument("--model", required=True)
+    p.add_argument("--suite", required=True, help="problem JSONL file")
+    p.add_argument("--suite-name", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--num-samples", type=int, default=16, help="samples per problem (n)")
+    p.add_argument("-k", type=int, nargs="+", default=[1, 4, 16], help="k values for pass@k and maj@k")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--max-problems", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("regrade", help="grade saved samples again without sampling")
+    p.add_argument("--samples", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("-k", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
+    p.set_defaults(func=cmd_regrade)
+
+    p = sub.add_parser("report", help="render comparison tables and plots", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        log.error("%s", error)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

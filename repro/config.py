@@ -1,0 +1,91 @@
+"""Workflow configuration: JSON Schema validation with errors that name the key and the fix,
+and baseline files (one YAML per method or variant, optionally extending another)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "workflows" / "schemas" / "config.schema.json"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the valid options."""
+
+
+def _describe(error) -> str:
+    where = "/".join(str(part) for part in error.absolute_path) or "<top level>"
+    schema = error.schema
+    if error.validator == "additionalProperties" and "properties" in schema:
+        unknown = sorted(set(error.instance) - set(schema["properties"]))
+        return f"unknown key(s) {unknown} under {where}; valid keys are {sorted(schema['properties'])}"
+    if error.validator == "required":
+        return f"{where}: {error.message}; valid keys are {sorted(schema.get('properties', {}))}"
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not one of {schema['enum']}"
+    if error.validator == "type":
+        return f"{where}: expected {schema['type']}, got {type(error.instance).__name__} {error.instance!r}"
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a workflow config against the schema; raise ConfigError listing every problem."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    k_values = config["eval"].get("k_values", [])
+    too_large = [k for k in k_values if k > config["eval"]["num_samples"]]
+    if too_large:
+        raise ConfigError(
+            f"eval/k_values {too_large} exceed eval/num_samples={config['eval']['num_samples']}; "
+            "pass@k needs n >= k samples per problem"
+        )
+    for name, baseline in config["sft"]["variants"].items():
+        load_baseline(baseline)  # raises on a missing file or unknown method
+    return config
+
+
+BASELINE_KEYS = {"method", "extends", "description", "source", "params", "train"}
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    """Load a baseline YAML, resolving ``extends`` (a path relative to the file) recursively.
+
+    ``params`` (method parameters) and ``train`` (TrainConfig keys) merge key by key, the
+    extending file winning.
+    """
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = ROOT / path
+    if not path.exists():
+        raise ConfigError(f"baseline file not found: {path}; the files in baselines/ are "
+                          f"{sorted(p.name for p in (ROOT / 'baselines').glob('*.yaml'))}")
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(data) - BASELINE_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys are {sorted(BASELINE_KEYS)}")
+    merged: dict[str, Any] = {"params": {}, "train": {}}
+    if data.get("extends"):
+        merged = load_baseline(path.parent / data["extends"])
+    for key in ("params", "train"):
+        merged[key] = {**merged.get(key, {}), **(data.get(key) or {})}
+    for key in ("method", "description", "source"):
+        if key in data:
+            merged[key] = data[key]
+    if "method" not in merged:
+        raise ConfigError(f"{path}: no 'method' given (directly or through 'extends')")
+    from repro.methods import METHODS  # imports torch: only when a baseline is checked
+
+    if merged["method"] not in METHODS:
+        raise ConfigError(f"{path}: unknown method {merged['method']!r}; registered methods are "
+                          f"{sorted(METHODS.names())}")
+    merged["path"] = str(path)
+    return merged
