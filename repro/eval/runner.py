@@ -17,6 +17,7 @@ from typing import Any
 
 from repro.data.schema import Problem, read_problems
 from repro.eval.metrics import summarize
+from repro.models.tokens import eos_token_ids, pad_token_id, prompt_token_ids
 from repro.rewards import grade_response
 from repro.utils.atomic import atomic_output_file, atomic_write_json
 
@@ -36,48 +37,28 @@ class SamplingSettings:
     batch_size: int = 64
 
 
-def _prompt_ids(tokenizer, problem: Problem) -> list[int]:
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return bos + tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
-
-
-def eos_token_ids(model, tokenizer) -> list[int]:
-    """Every id that ends a response: the generation config's EOS set plus the tokenizer's."""
-    ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif configured:
-        ids.update(int(i) for i in configured)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    if not ids:
-        raise ValueError("the model defines no EOS token; set generation_config.eos_token_id")
-    return sorted(ids)
-
-
 def sample_and_grade(model, tokenizer, problems: list[Problem], settings: SamplingSettings,
                      answer_type: str = "integer", progress: bool = True) -> list[dict[str, Any]]:
     """Sample ``settings.n`` responses per problem and grade each; one record per sample."""
     from repro.rollout import sample
 
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos_ids = eos_token_ids(model, tokenizer)
     rollout = sample(
         model,
-        [_prompt_ids(tokenizer, p) for p in problems],
+        [prompt_token_ids(tokenizer, p.prompt) for p in problems],
         num_samples=settings.n,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         top_p=settings.top_p,
-        eos_token_ids=eos_token_ids(model, tokenizer),
-        pad_token_id=pad_id,
+        eos_token_ids=eos_ids,
+        pad_token_id=pad_token_id(tokenizer),
         seed=settings.seed,
         batch_size=settings.batch_size,
         progress=progress,
     )
     records = []
     sample_counter: dict[int, int] = {}
-    eos_set = set(eos_token_ids(model, tokenizer))
+    eos_set = set(eos_ids)
     for row, prompt_index in enumerate(rollout.prompt_index):
         problem = problems[prompt_index]
         sample_index = sample_counter.get(prompt_index, 0)

@@ -8,6 +8,6 @@ aggregation. Add a method with one file here and one YAML in baselines/.
 from repro.methods.base import METHODS, Method, MethodContext, build_method
 
 # Importing a method module registers it.
-from repro.methods import sft  # noqa: F401  (registration side effect)
+from repro.methods import grpo, sft  # noqa: F401  (registration side effect)
 
 __all__ = ["METHODS", "Method", "MethodContext", "build_method"]

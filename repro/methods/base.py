@@ -37,7 +37,7 @@ class Method:
     """Base class: subclasses set ``name`` and implement ``step_sequences`` and ``token_loss``."""
 
     name: ClassVar[str] = ""
-    needs_entropy: ClassVar[bool] = False
+    needs_entropy: bool = False   # set True (per class or instance) to get entropy_BT in token_loss
 
     def __init__(self, params: dict[str, Any], context: MethodContext):
         self.params = dict(params)

@@ -12,6 +12,7 @@ import torch
 
 from repro.data.schema import read_problems
 from repro.methods.base import METHODS, Method, MethodContext
+from repro.models.tokens import prompt_token_ids
 from repro.train.batching import SOURCE_DEMONSTRATION, TrainSequence
 
 IGNORE_INDEX = -100
@@ -37,8 +38,7 @@ def build_sft_labels(input_ids: Sequence[int], attention_mask: Sequence[int], pr
 
 def encode_demonstration(tokenizer, prompt: str, response: str, max_length: int | None = None) -> TrainSequence:
     """Token ids of BOS + prompt + response + EOS with the response and EOS supervised."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    prompt_ids = bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    prompt_ids = prompt_token_ids(tokenizer, prompt)
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     input_ids = prompt_ids + response_ids
     if max_length is not None and len(input_ids) > max_length:

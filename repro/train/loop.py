@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -117,11 +117,16 @@ def gradient_norm(parameters) -> float:
 
 def train(model: torch.nn.Module, method: Method, cfg: TrainConfig, run_dir: Path, *,
           pad_token_id: int, info: DistInfo = DistInfo(), max_length: int | None = None,
-          stop_after_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+          stop_after_steps: int | None = None, progress: bool = True,
+          callbacks: Sequence[Callable[[int, torch.nn.Module], dict[str, float]]] = (),
+          initial_flops: float = 0.0) -> dict[str, Any]:
     """Train ``model`` in place for cfg.num_steps optimizer steps, resuming from run_dir's checkpoint.
 
     ``stop_after_steps`` ends the call after that many completed steps (with a checkpoint
-    written), which is how tests emulate a killed run.
+    written), which is how tests emulate a killed run. Each callback runs after every
+    optimizer step with (completed steps, model) and returns metrics for that step's line
+    (e.g. a held-out evaluation every N steps). ``initial_flops`` is the compute already spent
+    on the starting model (an SFT run before RL), so compute/flops counts the whole pipeline.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +139,7 @@ def train(model: torch.nn.Module, method: Method, cfg: TrainConfig, run_dir: Pat
     metrics_path = run_dir / METRICS_FILE
     checkpoint_path = run_dir / CHECKPOINT_DIR
 
-    start_step, flops = 0, 0.0
+    start_step, flops = 0, float(initial_flops)
     state = load_checkpoint(checkpoint_path, info.rank, info.world_size)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -183,6 +188,9 @@ def train(model: torch.nn.Module, method: Method, cfg: TrainConfig, run_dir: Pat
             "compute/flops": flops,
             **method.step_metrics(),
         }
+        for callback in callbacks:
+            last.update(callback(step + 1, model))
+            model.train()
         if not math.isfinite(result["loss"]):
             raise FloatingPointError(f"step {step + 1}: loss is {result['loss']}; lower lr or check the data")
         if info.is_main:
