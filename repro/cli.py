@@ -61,6 +61,7 @@ def cmd_train(args) -> None:
     from repro.config import load_baseline
     from repro.methods import MethodContext, build_method
     from repro.models.io import load_causal_lm, load_tokenizer, save_model_folder
+    from repro.models.tokens import pad_token_id
     from repro.train.config import TrainConfig
     from repro.train.distributed import init_from_env
     from repro.train.loop import CHECKPOINT_DIR, train
@@ -77,27 +78,60 @@ def cmd_train(args) -> None:
     torch.manual_seed(cfg.seed)
 
     run_dir = Path(args.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
     model = load_causal_lm(args.init)
     tokenizer = load_tokenizer(args.init)
     context = MethodContext(policy=model, tokenizer=tokenizer, seed=cfg.seed,
                             global_batch_size=cfg.global_batch_size, rank=info.rank,
                             world_size=info.world_size, load_model=load_causal_lm, run_dir=run_dir)
     method = build_method(baseline["method"], params, context)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the inputs have been checked
     resolved = {"method": baseline["method"], "baseline": baseline, "params": params, "train": cfg.to_dict(),
                 "init": str(args.init), "world_size": info.world_size}
     if info.is_main:
         atomic_write_json(run_dir / "provenance.json", provenance(resolved, seed=cfg.seed))
     log.info("training %s (%s) from %s into %s", baseline["method"], Path(args.baseline).name, args.init, run_dir)
     started = time.perf_counter()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    last = train(model, method, cfg, run_dir, pad_token_id=pad_id, info=info)
+    if args.eval_every and not args.eval_suite:
+        raise ValueError("--eval-every needs --eval-suite, the problem file to evaluate on")
+    callbacks = []
+    if args.eval_every and info.is_main:
+        callbacks.append(_periodic_eval(args, tokenizer))
+    initial_flops = 0.0
+    if args.initial_flops_from:
+        initial_flops = float(json.loads(Path(args.initial_flops_from).read_text())["compute/flops"])
+    last = train(model, method, cfg, run_dir, pad_token_id=pad_token_id(tokenizer), info=info,
+                 callbacks=callbacks, initial_flops=initial_flops)
     if info.is_main:
         save_model_folder(model, tokenizer, run_dir / "model")
         summary = {**last, "wall_s": time.perf_counter() - started}
         atomic_write_json(run_dir / "summary.json", summary)
         shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
         log.info("finished %s in %.0f s", run_dir, summary["wall_s"])
+
+
+def _periodic_eval(args, tokenizer):
+    """Held-out evaluation every ``--eval-every`` steps with the final evaluation's sampling settings."""
+    from repro.data.schema import read_problems
+    from repro.eval.metrics import summarize
+    from repro.eval.runner import SamplingSettings, sample_and_grade
+
+    problems = read_problems(args.eval_suite)[: args.eval_max_problems]
+    settings = SamplingSettings(n=args.eval_samples, temperature=args.eval_temperature, top_p=args.eval_top_p,
+                                max_new_tokens=args.eval_max_new_tokens, seed=args.eval_seed,
+                                batch_size=args.eval_batch_size)
+    name = Path(args.eval_suite).stem
+
+    def callback(step: int, model) -> dict[str, float]:
+        if step % args.eval_every:
+            return {}
+        records = sample_and_grade(model, tokenizer, problems, settings, progress=False)
+        summary = summarize(records, [1, settings.n])
+        metrics = {f"eval/{name}/{key}": value["value"] for key, value in summary["metrics"].items()}
+        metrics[f"eval/{name}/eos_rate"] = summary["rates"]["eos"]
+        log.info("step %d held-out %s: %s", step, name, {k: round(v, 4) for k, v in metrics.items()})
+        return metrics
+
+    return callback
 
 
 def cmd_eval(args) -> None:
@@ -116,10 +150,10 @@ def cmd_regrade(args) -> None:
     print(json.dumps({k: v["value"] for k, v in metrics["metrics"].items()}, indent=2))
 
 
-def cmd_report(args) -> None:
+def cmd_report(argv: list[str]) -> None:
     from repro.report import cli_main
 
-    cli_main(args.rest)
+    cli_main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=_json_arg, default={}, help="method parameters as a JSON object")
     p.add_argument("--overrides", type=_json_arg, default={}, help="TrainConfig keys as a JSON object")
     p.add_argument("--threads", type=int, default=None, help="torch threads for this process")
+    p.add_argument("--initial-flops-from", default=None,
+                   help="summary.json of the run that produced --init; its compute/flops starts this run's count")
+    p.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N optimizer steps (0: never)")
+    p.add_argument("--eval-suite", default=None, help="problem JSONL for the held-out evaluation")
+    p.add_argument("--eval-samples", type=int, default=16)
+    p.add_argument("--eval-max-problems", type=int, default=None)
+    p.add_argument("--eval-temperature", type=float, default=1.0)
+    p.add_argument("--eval-top-p", type=float, default=1.0)
+    p.add_argument("--eval-max-new-tokens", type=int, default=256)
+    p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--eval-seed", type=int, default=1234)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="sample, grade and summarise a model on a suite")
@@ -176,17 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
     p.set_defaults(func=cmd_regrade)
 
-    p = sub.add_parser("report", help="render comparison tables and plots", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_report)
+    # `report` hands its arguments to repro.report.cli_main unparsed (see main()).
+    sub.add_parser("report", help="render comparison tables and plots (--manifest FILE --out DIR --title T)",
+                   add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        # argparse would swallow the --options of the report's own parser.
+        command, args = (lambda a: cmd_report(a)), argv[1:]
+    else:
+        parsed = build_parser().parse_args(argv)
+        command, args = parsed.func, parsed
     try:
-        args.func(args)
+        command(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
         log.error("%s", error)
         return 2

@@ -6,7 +6,8 @@ A manifest is a JSON list with one entry per evaluated (row, suite, seed):
      "metrics": "results/exp/eval/sft-corrected-s0/aime/metrics.json",
      "run": "results/exp/sft/corrected/s0", "flops": 1.2e13}
 
-``run`` is null for a model without a training run (the base model), and ``flops`` is null when
+``run`` is null for a model without a training run (the base model); ``flops`` may be the string
+"from_run" to take the last compute/flops of the run's metrics.jsonl, and is null when
 the training compute is unknown. Relative paths are resolved against a base folder, by default the
 working directory, because that is how the Snakemake workflow writes them.
 """
@@ -113,6 +114,10 @@ def _parse_entry(record: Any, position: int, base: Path) -> ManifestEntry:
     if run is not None and (not isinstance(run, str) or not run.strip()):
         raise ReportInputError(f"{where}: 'run' must be a run folder path or null, got {run!r}")
     flops = record["flops"]
+    if flops == "from_run":
+        if run is None:
+            raise ReportInputError(f"{where}: 'flops' is 'from_run' but 'run' is null; give the run folder or a number")
+        flops = _last_run_flops(base / run, where)
     if flops is not None:
         if isinstance(flops, bool) or not isinstance(flops, (int, float)) or not math.isfinite(flops) or flops < 0:
             raise ReportInputError(f"{where}: 'flops' must be a finite number >= 0 or null, got {flops!r}")
@@ -129,6 +134,20 @@ def _parse_entry(record: Any, position: int, base: Path) -> ManifestEntry:
         flops=flops,
         position=position,
     )
+
+
+def _last_run_flops(run_dir: Path, where: str) -> float:
+    """Return the compute/flops of the last step in ``run_dir``/metrics.jsonl (the whole run's count)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        raise ReportInputError(f"{where}: 'flops' is 'from_run' but {path} does not exist; run the training first")
+    flops = None
+    for line in path.read_text().splitlines():
+        if line.strip():
+            flops = json.loads(line).get("compute/flops", flops)
+    if flops is None:
+        raise ReportInputError(f"{where}: {path} has no 'compute/flops' values")
+    return float(flops)
 
 
 def _check_unique_cells(entries: list[ManifestEntry]) -> None:

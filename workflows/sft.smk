@@ -1,0 +1,34 @@
+# SFT in every configured variant (corrected and the named bug emulations), once per seed.
+
+import json
+
+SFT_VARIANTS = config["sft"]["variants"]
+SFT_RUNS = [f"sft-{variant}-s{seed}" for variant in SFT_VARIANTS for seed in config["seeds"]]
+
+
+rule sft:
+    input:
+        base=base_model_dir(),
+        data=rules.organism_data.output.sft,
+    output:
+        model=directory(f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model"),
+        metrics=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/metrics.jsonl",
+    wildcard_constraints:
+        variant="|".join(SFT_VARIANTS),
+        seed=r"\d+",
+    params:
+        baseline=lambda wildcards: SFT_VARIANTS[wildcards.variant],
+        run_dir=f"{OUT}/runs/sft-{{variant}}-s{{seed}}",
+        overrides=json.dumps(config["sft"].get("overrides", {})),
+        sft_params=lambda wildcards, input: json.dumps({"data": input.data}),
+    threads: THREADS
+    resources:
+        mem_mb=2000,
+    log:
+        f"{OUT}/logs/sft/{{variant}}-s{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/sft/{{variant}}-s{{seed}}.tsv"
+    shell:
+        "OMP_NUM_THREADS={threads} {REPRO} train --baseline {params.baseline} --init {input.base} "
+        "--out {params.run_dir} --seed {wildcards.seed} --threads {threads} "
+        "--params '{params.sft_params}' --overrides '{params.overrides}' > {log} 2>&1"
