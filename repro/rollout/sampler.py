@@ -67,9 +67,9 @@ def sample(
     ends a row; an empty set lets every row run to ``max_new_tokens``. ``pad_token_id``
     only fills the left padding, which the attention mask hides.
 
-    Results are deterministic for the same arguments, ``batch_size`` included: the
-    random draws come from a ``torch.Generator`` seeded with ``seed``, and the global
-    RNG is left untouched. The model runs in eval mode and gets its training mode back
+    Results are deterministic for the same arguments, ``batch_size`` included, on the
+    same device and software versions. The random draws come from a ``torch.Generator``
+    seeded with ``seed``, and the global RNG is left untouched. The model runs in eval mode and gets its training mode back
     afterwards.
     """
     prompts, eos_ids = _check_sample_arguments(
