@@ -34,10 +34,12 @@ REPRO = f"{sys.executable} -m repro"
 EXP = config["experiment"]
 OUT = f"results/{EXP}"
 THREADS = config.get("threads", 1)
+EVAL = config["eval"]
 
 
 include: "workflows/organism.smk"
 include: "workflows/sft.smk"
+include: "workflows/rl.smk"
 include: "workflows/eval.smk"
 include: "workflows/report.smk"
 
@@ -45,4 +47,5 @@ include: "workflows/report.smk"
 rule all:
     input:
         staircase_outputs(),
+        main_outputs(),
     default_target: True

@@ -7,6 +7,7 @@
     repro eval --model MODEL_DIR --suite FILE --suite-name aime --out DIR [sampling options]
     repro regrade --samples DIR/samples.jsonl --out DIR
     repro report --manifest FILE --out DIR --title TITLE
+    repro rl-curves --manifest FILE --out PNG
 """
 
 from __future__ import annotations
@@ -156,6 +157,15 @@ def cmd_report(argv: list[str]) -> None:
     cli_main(argv)
 
 
+def cmd_rl_curves(argv: list[str]) -> None:
+    from repro.report.rl_curves import cli_main
+
+    cli_main(argv)
+
+
+PASSTHROUGH = {"report": cmd_report, "rl-curves": cmd_rl_curves}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,15 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     # `report` hands its arguments to repro.report.cli_main unparsed (see main()).
     sub.add_parser("report", help="render comparison tables and plots (--manifest FILE --out DIR --title T)",
                    add_help=False)
+    sub.add_parser("rl-curves", help="plot reward, length and held-out accuracy of RL runs (--manifest FILE --out PNG)",
+                   add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["report"]:
-        # argparse would swallow the --options of the report's own parser.
-        command, args = (lambda a: cmd_report(a)), argv[1:]
+    if argv[:1] in (["report"], ["rl-curves"]):
+        # These hand their arguments to repro.report's own parsers, which argparse here would swallow.
+        command, args = PASSTHROUGH[argv[0]], argv[1:]
     else:
         parsed = build_parser().parse_args(argv)
         command, args = parsed.func, parsed

@@ -50,6 +50,20 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         )
     for name, baseline in config["sft"]["variants"].items():
         load_baseline(baseline)  # raises on a missing file or unknown method
+    rl = config.get("rl")
+    if rl:
+        for key in ("baseline", "short_baseline"):
+            if key in rl:
+                load_baseline(rl[key])
+        for key in ("from_sft", "short_from_sft"):
+            for variant, seeds in rl.get(key, {}).items():
+                if variant not in config["sft"]["variants"]:
+                    raise ConfigError(f"rl/{key}: {variant!r} is not an SFT variant; valid: {sorted(config['sft']['variants'])}")
+                missing = sorted(set(seeds) - set(config["seeds"]))
+                if missing:
+                    raise ConfigError(f"rl/{key}/{variant}: seeds {missing} are not in seeds={config['seeds']}")
+        if rl.get("short_from_sft") and "short_baseline" not in rl:
+            raise ConfigError("rl/short_from_sft is set but rl/short_baseline is missing; name the short RL baseline file")
     return config
 
 

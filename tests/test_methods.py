@@ -59,3 +59,33 @@ def test_grpo_rejects_batch_not_multiple_of_group(organism_data):
     context = MethodContext(policy=model, tokenizer=build_tokenizer(), seed=0, global_batch_size=6)
     with pytest.raises(ValueError, match="multiple of group_size"):
         build_method("grpo", {"data": str(organism_data / "rl.jsonl"), "group_size": 4}, context)
+
+
+def test_grpo_sequences_carry_group_advantages(organism_data, monkeypatch):
+    """Rewards 1 for the first response of each group, 0 otherwise: Dr. GRPO gives (G-1)/G and -1/G."""
+    import repro.methods.grpo as grpo_module
+    from repro.rollout import score
+
+    calls = iter(range(10_000))
+    monkeypatch.setattr(grpo_module, "verifier_reward",
+                        lambda text, gold, answer_type, finish: 1.0 if next(calls) % 4 == 0 else 0.0)
+    torch.manual_seed(0)
+    model = build_model(TINY_MODEL)
+    tokenizer = build_tokenizer()
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=8)
+    method = build_method("grpo", {"data": str(organism_data / "rl.jsonl"), "group_size": 4,
+                                   "max_new_tokens": 12}, context)
+    sequences = method.step_sequences(0)
+    assert len(sequences) == 8
+    for index, sequence in enumerate(sequences):
+        response = [i for i, flag in enumerate(sequence.loss_mask) if flag]
+        assert response == list(range(response[0], len(sequence.input_ids)))  # the response is the tail
+        expected = 0.75 if index % 4 == 0 else -0.25
+        assert {sequence.advantages[i] for i in response} == {expected}
+        assert all(sequence.advantages[i] == 0.0 for i in range(response[0]))
+        # old log-probs are the sampler's, which teacher-forced scoring reproduces.
+        prompt, completion = sequence.input_ids[: response[0]], sequence.input_ids[response[0]:]
+        rescored = score(model, [prompt], [completion])[0]
+        assert [sequence.old_logprobs[i] for i in response] == pytest.approx(rescored, abs=1e-4)
+    assert method.step_metrics()["reward/mean"] == 0.25
+    assert method.generated_tokens() == sum(sum(s.loss_mask) for s in sequences)

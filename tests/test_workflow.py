@@ -85,7 +85,7 @@ def test_default_dry_run_and_lint():
 
 @pytest.mark.slow
 def test_smoke_workflow_end_to_end():
-    """The smoke config runs every rule: data, base rebuild, four SFT variants, eval, staircase."""
+    """The smoke config runs every rule: data, base rebuild, SFT variants, RL, eval, tables, curves."""
     experiment = "pytest-smoke"
     out = ROOT / "results" / experiment
     shutil.rmtree(out, ignore_errors=True)
@@ -98,6 +98,14 @@ def test_smoke_workflow_end_to_end():
         table = (out / "staircase" / "table.md").read_text()
         for row in ("base", "SFT both bugs", "SFT corrected (both fixed)"):
             assert row in table
+        main_table = (out / "main" / "table.md").read_text()
+        for row in ("SFT corrected (both fixed) -> RL", "SFT corrected (both fixed) -> short RL", "FLOPs"):
+            assert row in main_table
+        assert (out / "rl_curves.png").stat().st_size > 0
+        rl_steps = [json.loads(line) for line in (out / "runs" / "rl-corrected-s0" / "metrics.jsonl").read_text().splitlines()]
+        assert "eval/aime/avg@4" in rl_steps[-1]
+        sft_flops = json.loads((out / "runs" / "sft-corrected-s0" / "summary.json").read_text())["compute/flops"]
+        assert rl_steps[-1]["compute/flops"] > sft_flops  # RL counts the SFT compute it started from
         metrics = json.loads((out / "eval" / "sft-corrected-s0" / "aime" / "metrics.json").read_text())
         assert metrics["sampling"]["n"] == 4
         provenance = json.loads((out / "runs" / "sft-both_bugs-s0" / "provenance.json").read_text())

@@ -1,6 +1,5 @@
 # Evaluation of the base model and of every run on every configured suite.
 
-EVAL = config["eval"]
 EVAL_K = EVAL.get("k_values", [1, EVAL["num_samples"]])
 
 

@@ -17,6 +17,8 @@ rule organism_data:
         aime=f"{OUT}/data/suites/aime.jsonl",
         hmmt=f"{OUT}/data/suites/hmmt.jsonl",
         sft=f"{OUT}/data/sft.jsonl",
+        rl=f"{OUT}/data/rl.jsonl",
+        privileged=f"{OUT}/data/privileged.jsonl",
         pretrain=f"{OUT}/data/pretrain.jsonl",
     params:
         out=f"{OUT}/data",

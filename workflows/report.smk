@@ -61,3 +61,71 @@ rule staircase:
     shell:
         "{REPRO} report --manifest {input.manifest} --out {params.out} "
         "--title 'SFT staircase ({EXP})' --metric {params.metric} > {log} 2>&1"
+
+
+# The main table: base, every SFT variant, SFT->RL and short SFT->RL, with FLOPs beside each score.
+RL_LABELS = {"rl": "SFT {label} -> RL", "rlshort": "SFT {label} -> short RL"}
+
+
+def main_entries():
+    entries = [dict(entry) for entry in staircase_entries()]
+    for kind in ("rl", "rlshort"):
+        for variant in [v for v in VARIANT_LABELS if v in SFT_VARIANTS] + [v for v in SFT_VARIANTS if v not in VARIANT_LABELS]:
+            seeds = [seed for k, v, seed in RL_RUNS if k == kind and v == variant]
+            label = VARIANT_LABELS.get(variant, variant).replace("SFT ", "")
+            for seed in seeds:
+                name = f"{kind}-{variant}-s{seed}"
+                for suite in EVAL["suites"]:
+                    entries.append({"row": RL_LABELS[kind].format(label=label), "variant": variant,
+                                    "stage": kind, "seed": seed, "suite": suite,
+                                    "metrics": f"{OUT}/eval/{name}/{suite}/metrics.json",
+                                    "run": f"{OUT}/runs/{name}", "flops": "from_run"})
+    return entries
+
+
+def main_outputs():
+    if not RL_RUNS:
+        return []
+    return [f"{OUT}/main/{name}" for name in STAIRCASE_FILES] + [f"{OUT}/rl_curves.png"]
+
+
+rule main_manifest:
+    output:
+        f"{OUT}/main_manifest.json",
+    params:
+        entries=main_entries(),
+    run:
+        from repro.utils.atomic import atomic_write_json
+
+        atomic_write_json(output[0], params.entries)
+
+
+rule main_table:
+    input:
+        manifest=rules.main_manifest.output,
+        metrics=[entry["metrics"] for entry in main_entries()],
+        runs=[f"{OUT}/runs/{kind}-{variant}-s{seed}/metrics.jsonl" for kind, variant, seed in RL_RUNS],
+    output:
+        [f"{OUT}/main/{name}" for name in STAIRCASE_FILES],
+    params:
+        out=f"{OUT}/main",
+        metric=f"avg@{EVAL['num_samples']}",
+    log:
+        f"{OUT}/logs/main_table.log",
+    benchmark:
+        f"{OUT}/benchmarks/main_table.tsv"
+    shell:
+        "{REPRO} report --manifest {input.manifest} --out {params.out} "
+        "--title 'Base, SFT variants and SFT->RL ({EXP})' --metric {params.metric} > {log} 2>&1"
+
+
+rule rl_curves:
+    input:
+        manifest=rules.main_manifest.output,
+        runs=[f"{OUT}/runs/{kind}-{variant}-s{seed}/metrics.jsonl" for kind, variant, seed in RL_RUNS],
+    output:
+        f"{OUT}/rl_curves.png",
+    log:
+        f"{OUT}/logs/rl_curves.log",
+    shell:
+        "{REPRO} rl-curves --manifest {input.manifest} --out {output} > {log} 2>&1"

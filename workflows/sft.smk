@@ -13,6 +13,7 @@ rule sft:
     output:
         model=directory(f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model"),
         metrics=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/metrics.jsonl",
+        summary=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/summary.json",
     wildcard_constraints:
         variant="|".join(SFT_VARIANTS),
         seed=r"\d+",
@@ -20,7 +21,7 @@ rule sft:
         baseline=lambda wildcards: SFT_VARIANTS[wildcards.variant],
         run_dir=f"{OUT}/runs/sft-{{variant}}-s{{seed}}",
         overrides=json.dumps(config["sft"].get("overrides", {})),
-        sft_params=lambda wildcards, input: json.dumps({"data": input.data}),
+        sft_params=lambda wildcards, input: json.dumps({**config["sft"].get("params", {}), "data": input.data}),
     threads: THREADS
     resources:
         mem_mb=2000,
