@@ -7,36 +7,14 @@ A --configfile replaces the default config as a whole; --config key=value overri
 keys. The config is validated against workflows/schemas/config.schema.json before any job.
 """
 
-import sys
-from pathlib import Path
+from repro.config import resolve_workflow_config
 
-import yaml
-
-from repro.config import validate_config
-
-
-def _deep_update(base, overrides):
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = value
-    return base
+_resolved = resolve_workflow_config(dict(config))
+config.clear()
+config.update(_resolved)
 
 
-if "experiment" not in config:
-    _overrides = dict(config)
-    config.clear()
-    config.update(_deep_update(yaml.safe_load(Path("workflows/config/default.yaml").read_text()), _overrides))
-validate_config(config)
-
-REPRO = f"{sys.executable} -m repro"
-EXP = config["experiment"]
-OUT = f"results/{EXP}"
-THREADS = config.get("threads", 1)
-EVAL = config["eval"]
-
-
+include: "workflows/common.smk"
 include: "workflows/organism.smk"
 include: "workflows/sft.smk"
 include: "workflows/rl.smk"

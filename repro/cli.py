@@ -135,6 +135,16 @@ def _periodic_eval(args, tokenizer):
     return callback
 
 
+def cmd_write_json(args) -> None:
+    from repro.utils.atomic import atomic_write_json
+
+    try:
+        value = json.loads(args.json)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--json is not valid JSON ({error.msg})") from None
+    atomic_write_json(args.out, value)
+
+
 def cmd_eval(args) -> None:
     from repro.eval.runner import SamplingSettings, evaluate
 
@@ -223,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("write-json", help="write a JSON value to a file atomically (used by the workflow)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--json", required=True)
+    p.set_defaults(func=cmd_write_json)
 
     p = sub.add_parser("regrade", help="grade saved samples again without sampling")
     p.add_argument("--samples", required=True)

@@ -32,6 +32,29 @@ def _describe(error) -> str:
     return f"{where}: {error.message}"
 
 
+DEFAULT_CONFIG = ROOT / "workflows" / "config" / "default.yaml"
+
+
+def _deep_update(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def resolve_workflow_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Return the validated workflow config: a full config as given, or the default updated by overrides.
+
+    A config with ``experiment`` (from --configfile) replaces the default as a whole; otherwise
+    the given keys (from --config key=value) override the default key by key.
+    """
+    if "experiment" not in config:
+        config = _deep_update(yaml.safe_load(DEFAULT_CONFIG.read_text()), dict(config))
+    return validate_config(config)
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate a workflow config against the schema; raise ConfigError listing every problem."""
     import jsonschema

@@ -1,11 +1,5 @@
 # Evaluation of the base model and of every run on every configured suite.
 
-EVAL_K = EVAL.get("k_values", [1, EVAL["num_samples"]])
-
-
-def model_dir_of(name):
-    return base_model_dir() if name == "base" else f"{OUT}/runs/{name}/model"
-
 
 rule evaluate:
     input:
@@ -17,9 +11,9 @@ rule evaluate:
     wildcard_constraints:
         suite="|".join(EVAL["suites"]),
     params:
-        out=f"{OUT}/eval/{{name}}/{{suite}}",
-        k=" ".join(str(k) for k in EVAL_K),
-        max_problems=f"--max-problems {EVAL['max_problems']}" if "max_problems" in EVAL else "",
+        repro=REPRO,
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+        sampling=eval_args(),
     threads: THREADS
     resources:
         mem_mb=2000,
@@ -27,9 +21,8 @@ rule evaluate:
         f"{OUT}/logs/eval/{{name}}-{{suite}}.log",
     benchmark:
         f"{OUT}/benchmarks/eval/{{name}}-{{suite}}.tsv"
+    conda:
+        "envs/repro.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {REPRO} eval --model {input.model} --suite {input.suite} "
-        "--suite-name {wildcards.suite} --out {params.out} --num-samples {EVAL[num_samples]} "
-        "-k {params.k} --temperature {EVAL[temperature]} --top-p {EVAL[top_p]} "
-        "--max-new-tokens {EVAL[max_new_tokens]} --batch-size {EVAL[batch_size]} --seed {EVAL[seed]} "
-        "{params.max_problems} --threads {threads} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.repro} eval --model {input.model} --suite {input.suite} "
+        "--suite-name {wildcards.suite} --out {params.out} {params.sampling} --threads {threads} > {log} 2>&1"

@@ -1,15 +1,4 @@
-# The embedded default workload: problem suites, corpora and the base model.
-
-import json
-
-BASE_SOURCE = config["base"]["source"]
-
-
-def base_model_dir():
-    """Folder of the base model every stage starts from."""
-    if BASE_SOURCE == "rebuild":
-        return f"{OUT}/base/model"
-    return config["base"].get("path", "assets/organism_base")
+# The embedded default workload: problem suites, corpora and (on request) the base model.
 
 
 rule organism_data:
@@ -21,23 +10,28 @@ rule organism_data:
         privileged=f"{OUT}/data/privileged.jsonl",
         pretrain=f"{OUT}/data/pretrain.jsonl",
     params:
-        out=f"{OUT}/data",
+        repro=REPRO,
+        out=lambda wildcards, output: os.path.dirname(output.sft),
         overrides=json.dumps(config.get("organism", {})),
     log:
         f"{OUT}/logs/organism_data.log",
     benchmark:
         f"{OUT}/benchmarks/organism_data.tsv"
+    conda:
+        "envs/repro.yaml"
     shell:
-        "{REPRO} organism-data --out {params.out} --overrides '{params.overrides}' > {log} 2>&1"
+        "{params.repro} organism-data --out {params.out} --overrides '{params.overrides}' > {log} 2>&1"
 
 
+# Rebuilds the base model (base.source: rebuild); the default config uses the committed one.
 rule pretrain_base:
     input:
         rules.organism_data.output.pretrain,
     output:
         directory(f"{OUT}/base/model"),
     params:
-        data=f"{OUT}/data",
+        repro=REPRO,
+        data=lambda wildcards, input: os.path.dirname(input[0]),
         overrides=json.dumps(config.get("pretrain", {})),
     threads: THREADS
     resources:
@@ -46,6 +40,8 @@ rule pretrain_base:
         f"{OUT}/logs/pretrain_base.log",
     benchmark:
         f"{OUT}/benchmarks/pretrain_base.tsv"
+    conda:
+        "envs/repro.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {REPRO} pretrain --data {params.data} --out {output} "
+        "OMP_NUM_THREADS={threads} {params.repro} pretrain --data {params.data} --out {output} "
         "--overrides '{params.overrides}' > {log} 2>&1"

@@ -1,10 +1,5 @@
 # SFT in every configured variant (corrected and the named bug emulations), once per seed.
 
-import json
-
-SFT_VARIANTS = config["sft"]["variants"]
-SFT_RUNS = [f"sft-{variant}-s{seed}" for variant in SFT_VARIANTS for seed in config["seeds"]]
-
 
 rule sft:
     input:
@@ -18,8 +13,9 @@ rule sft:
         variant="|".join(SFT_VARIANTS),
         seed=r"\d+",
     params:
+        repro=REPRO,
         baseline=lambda wildcards: SFT_VARIANTS[wildcards.variant],
-        run_dir=f"{OUT}/runs/sft-{{variant}}-s{{seed}}",
+        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         overrides=json.dumps(config["sft"].get("overrides", {})),
         sft_params=lambda wildcards, input: json.dumps({**config["sft"].get("params", {}), "data": input.data}),
     threads: THREADS
@@ -29,7 +25,9 @@ rule sft:
         f"{OUT}/logs/sft/{{variant}}-s{{seed}}.log",
     benchmark:
         f"{OUT}/benchmarks/sft/{{variant}}-s{{seed}}.tsv"
+    conda:
+        "envs/repro.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {REPRO} train --baseline {params.baseline} --init {input.base} "
+        "OMP_NUM_THREADS={threads} {params.repro} train --baseline {params.baseline} --init {input.base} "
         "--out {params.run_dir} --seed {wildcards.seed} --threads {threads} "
         "--params '{params.sft_params}' --overrides '{params.overrides}' > {log} 2>&1"
