@@ -56,6 +56,10 @@ class Method:
         """Method-specific numbers of the last step (e.g. reward/mean), logged by the loop."""
         return {}
 
+    def normaliser_length(self) -> int | None:
+        """Return the constant L_max of the "constant" aggregation (Dr. GRPO), or None if the method has none."""
+        return None
+
     def generated_tokens(self) -> int:
         """On-policy tokens sampled during the last step on this rank (2N FLOPs each)."""
         return 0

@@ -171,3 +171,6 @@ class GRPO(Method):
 
     def generated_tokens(self) -> int:
         return self._generated
+
+    def normaliser_length(self) -> int:
+        return int(self.params["max_new_tokens"])

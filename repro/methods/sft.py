@@ -105,3 +105,6 @@ class SFT(Method):
 
     def token_loss(self, batch, logprobs_BT, entropy_BT):
         return -logprobs_BT
+
+    def normaliser_length(self) -> int | None:
+        return self.params.get("max_length")

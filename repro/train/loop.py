@@ -164,7 +164,8 @@ def train(model: torch.nn.Module, method: Method, cfg: TrainConfig, run_dir: Pat
         started = time.perf_counter()
         sequences = method.step_sequences(step)
         optimizer.zero_grad(set_to_none=True)
-        result = run_optimizer_step(model, method, sequences, cfg, info, pad_token_id, max_length)
+        result = run_optimizer_step(model, method, sequences, cfg, info, pad_token_id,
+                                    max_length if max_length is not None else method.normaliser_length())
 
         norm = gradient_norm(parameters)
         if cfg.max_grad_norm > 0:
