@@ -9,6 +9,8 @@ rule staircase_manifest:
         entries=json.dumps(staircase_entries()),
     log:
         f"{OUT}/logs/staircase_manifest.log",
+    benchmark:
+        f"{OUT}/benchmarks/staircase_manifest.tsv"
     conda:
         "envs/repro.yaml"
     shell:
@@ -46,6 +48,8 @@ rule main_manifest:
         entries=json.dumps(main_entries()),
     log:
         f"{OUT}/logs/main_manifest.log",
+    benchmark:
+        f"{OUT}/benchmarks/main_manifest.tsv"
     conda:
         "envs/repro.yaml"
     shell:
@@ -85,6 +89,8 @@ rule rl_curves:
         repro=REPRO,
     log:
         f"{OUT}/logs/rl_curves.log",
+    benchmark:
+        f"{OUT}/benchmarks/rl_curves.tsv"
     conda:
         "envs/repro.yaml"
     shell:
