@@ -114,9 +114,9 @@ def _periodic_eval(args, tokenizer):
     """Held-out evaluation every ``--eval-every`` steps with the final evaluation's sampling settings."""
     from repro.data.schema import read_problems
     from repro.eval.metrics import summarize
-    from repro.eval.runner import SamplingSettings, sample_and_grade
+    from repro.eval.runner import SamplingSettings, sample_and_grade, select_problems
 
-    problems = read_problems(args.eval_suite)[: args.eval_max_problems]
+    problems = select_problems(read_problems(args.eval_suite), args.eval_max_problems)
     settings = SamplingSettings(n=args.eval_samples, temperature=args.eval_temperature, top_p=args.eval_top_p,
                                 max_new_tokens=args.eval_max_new_tokens, seed=args.eval_seed,
                                 batch_size=args.eval_batch_size)

@@ -95,3 +95,16 @@ def test_train_with_unknown_train_key_writes_nothing(tiny_folder, tmp_path):
                    "--out", str(tmp_path / "run"), "--seed", "0", "--overrides", '{"learning_rate": 1}'])
     assert status == 2
     assert not (tmp_path / "run").exists()
+
+
+def test_select_problems_round_robin_over_domains():
+    from repro.data.schema import Problem
+    from repro.eval.runner import select_problems
+
+    problems = [Problem(id=f"{d}-{i}", prompt="p", answer="1", domain=d) for d in ("a", "b", "c") for i in range(4)]
+    chosen = select_problems(problems, 5)
+    assert [p.id for p in chosen] == ["a-0", "b-0", "c-0", "a-1", "b-1"]
+    assert select_problems(problems, None) == problems
+    assert select_problems(problems, 100) == problems
+    with pytest.raises(ValueError, match="max_problems must be at least 1"):
+        select_problems(problems, 0)

@@ -37,6 +37,29 @@ class SamplingSettings:
     batch_size: int = 64
 
 
+def select_problems(problems: list[Problem], max_problems: int | None) -> list[Problem]:
+    """Return the first ``max_problems`` problems taken round-robin over domains (all when None).
+
+    Suite files list problems domain by domain, so a plain prefix would evaluate one domain only.
+    Within a domain the file order is kept, so the selection is deterministic.
+    """
+    if max_problems is None or max_problems >= len(problems):
+        return list(problems)
+    if max_problems < 1:
+        raise ValueError(f"max_problems must be at least 1, got {max_problems}")
+    by_domain: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_domain.setdefault(problem.domain, []).append(problem)
+    selected: list[Problem] = []
+    position = 0
+    while len(selected) < max_problems:
+        for domain_problems in by_domain.values():
+            if position < len(domain_problems) and len(selected) < max_problems:
+                selected.append(domain_problems[position])
+        position += 1
+    return selected
+
+
 def sample_and_grade(model, tokenizer, problems: list[Problem], settings: SamplingSettings,
                      answer_type: str = "integer", progress: bool = True) -> list[dict[str, Any]]:
     """Sample ``settings.n`` responses per problem and grade each; one record per sample."""
@@ -113,9 +136,7 @@ def evaluate(model_dir: str | Path, suite_path: str | Path, suite_name: str, out
         raise ValueError(f"k_values {bad_k} exceed the number of samples n={settings.n}; "
                          "raise n or drop those k")
     torch.set_num_threads(threads)
-    problems = read_problems(suite_path)
-    if max_problems is not None:
-        problems = problems[:max_problems]
+    problems = select_problems(read_problems(suite_path), max_problems)
     model = load_causal_lm(model_dir)
     tokenizer = load_tokenizer(model_dir)
     log.info("evaluating %s on %s: %d problems x %d samples", model_dir, suite_name, len(problems), settings.n)
