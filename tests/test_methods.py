@@ -89,3 +89,13 @@ def test_grpo_sequences_carry_group_advantages(organism_data, monkeypatch):
         assert [sequence.old_logprobs[i] for i in response] == pytest.approx(rescored, abs=1e-4)
     assert method.step_metrics()["reward/mean"] == 0.25
     assert method.generated_tokens() == sum(sum(s.loss_mask) for s in sequences)
+
+
+def test_grpo_domain_filter(organism_data):
+    model = build_model(TINY_MODEL)
+    context = MethodContext(policy=model, tokenizer=build_tokenizer(), seed=0, global_batch_size=8)
+    data = str(organism_data / "rl.jsonl")
+    method = build_method("grpo", {"data": data, "group_size": 4, "domains": ["addsub"]}, context)
+    assert {p.domain for p in method.problems} == {"addsub"}
+    with pytest.raises(ValueError, match=r"domains \['geometry'\] do not occur"):
+        build_method("grpo", {"data": data, "group_size": 4, "domains": ["geometry"]}, context)

@@ -24,6 +24,7 @@ from repro.train.batching import SOURCE_ON_POLICY, TrainSequence
 
 DEFAULTS: dict[str, Any] = {
     "data": None,                 # problem JSONL of RL prompts with gold answers
+    "domains": None,              # train only on prompts of these domains (None: all), e.g. for see-saw studies
     "group_size": 8,              # G responses per prompt
     "temperature": 1.0,
     "top_p": 1.0,
@@ -64,6 +65,12 @@ class GRPO(Method):
         POLICY_LOSSES.get(p["policy_loss"])
         self.needs_entropy = p["entropy_coef"] > 0
         self.problems = read_problems(p["data"])
+        if p["domains"] is not None:
+            available = sorted({problem.domain for problem in self.problems})
+            unknown = sorted(set(p["domains"]) - set(available))
+            if unknown:
+                raise ValueError(f"grpo params.domains {unknown} do not occur in {p['data']}; available: {available}")
+            self.problems = [problem for problem in self.problems if problem.domain in p["domains"]]
         tokenizer = context.tokenizer
         self.prompts = [prompt_token_ids(tokenizer, problem.prompt) for problem in self.problems]
         self.eos_ids = eos_token_ids(context.policy, tokenizer)
