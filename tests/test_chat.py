@@ -231,3 +231,86 @@ def test_smollm2_demonstration_supervises_im_end(smollm2_tokenizer):
 def test_smollm2_raw_prompt_text_round_trip(smollm2_tokenizer):
     text = prompt_text(smollm2_tokenizer, "What is 2 + 3?", "raw")
     assert ids_of(smollm2_tokenizer, text) == prompt_token_ids(smollm2_tokenizer, "What is 2 + 3?")
+
+
+def tiny_chat_model_and_data(tmp_path, template=TEMPLATE_WITH_BOS, pad_is_eos=False):
+    import torch
+
+    from repro.data.schema import Problem, write_problems
+    from repro.organism import PretrainConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(PretrainConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64))
+    problems = [Problem(id=f"p{i}", prompt=f"{i}+1?", answer=str(i + 1), solution=f"\\boxed{{{i + 1}}}")
+                for i in range(4)]
+    write_problems(tmp_path / "data.jsonl", problems)
+    return model, char_tokenizer(template, pad_is_eos), problems
+
+
+def test_sft_chat_format_uses_template(tmp_path):
+    from repro.methods import MethodContext, build_method
+
+    model, tokenizer, problems = tiny_chat_model_and_data(tmp_path, pad_is_eos=True)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=4)
+    method = build_method("sft", {"data": str(tmp_path / "data.jsonl"), "prompt_format": "chat"}, context)
+    expected = encode_chat_demonstration(tokenizer, problems[0].prompt, problems[0].solution, sample_id="p0")
+    assert method.sequences[0].input_ids == expected.input_ids
+    assert method.sequences[0].loss_mask == expected.loss_mask
+    assert method.sequences[0].input_ids[-1] == tokenizer.eos_token_id
+    assert method.sequences[0].loss_mask[-1] is True
+
+
+def test_sft_chat_error_names_problem(tmp_path):
+    from repro.methods import MethodContext, build_method
+
+    model, tokenizer, _ = tiny_chat_model_and_data(tmp_path, template=TEMPLATE_REWRITES_RESPONSE)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=4)
+    with pytest.raises(ValueError, match="sample 'p0'"):
+        build_method("sft", {"data": str(tmp_path / "data.jsonl"), "prompt_format": "chat"}, context)
+
+
+def test_sft_raw_format_unchanged(tmp_path):
+    from repro.methods import MethodContext, build_method
+    from repro.methods.sft import encode_demonstration
+
+    model, tokenizer, problems = tiny_chat_model_and_data(tmp_path)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=4)
+    method = build_method("sft", {"data": str(tmp_path / "data.jsonl")}, context)
+    assert method.sequences[1].input_ids == encode_demonstration(tokenizer, problems[1].prompt,
+                                                                  problems[1].solution).input_ids
+
+
+def test_sft_rejects_unknown_prompt_format(tmp_path):
+    from repro.methods import MethodContext, build_method
+
+    model, tokenizer, _ = tiny_chat_model_and_data(tmp_path)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=4)
+    with pytest.raises(ValueError, match="prompt_format 'template' is invalid"):
+        build_method("sft", {"data": str(tmp_path / "data.jsonl"), "prompt_format": "template"}, context)
+
+
+def test_grpo_chat_format_prompts(tmp_path):
+    from repro.methods import MethodContext, build_method
+
+    model, tokenizer, problems = tiny_chat_model_and_data(tmp_path)
+    context = MethodContext(policy=model, tokenizer=tokenizer, seed=0, global_batch_size=4)
+    method = build_method("grpo", {"data": str(tmp_path / "data.jsonl"), "group_size": 2,
+                                   "prompt_format": "chat"}, context)
+    assert method.prompts[2] == chat_prompt_ids(tokenizer, problems[2].prompt)
+    raw = build_method("grpo", {"data": str(tmp_path / "data.jsonl"), "group_size": 2}, context)
+    assert raw.prompts[2] == prompt_token_ids(tokenizer, problems[2].prompt)
+
+
+def test_sample_and_grade_chat_prompt(tmp_path):
+    from repro.eval.runner import SamplingSettings, sample_and_grade
+    from repro.rollout import sample
+
+    model, tokenizer, problems = tiny_chat_model_and_data(tmp_path)
+    settings = SamplingSettings(n=1, temperature=0.0, max_new_tokens=6, batch_size=4)
+    records = sample_and_grade(model, tokenizer, problems, settings, progress=False, prompt_format="chat")
+    prompts = [chat_prompt_ids(tokenizer, p.prompt) for p in problems]
+    expected = sample(model, prompts, num_samples=1, max_new_tokens=6, temperature=0.0, eos_token_ids=[2],
+                      pad_token_id=0, seed=settings.seed, batch_size=4)
+    for record, response_ids in zip(records, expected.response_ids):
+        text = tokenizer.decode([t for t in response_ids if t != 2], skip_special_tokens=True)
+        assert record["response"] == text

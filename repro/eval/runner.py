@@ -17,7 +17,8 @@ from typing import Any
 
 from repro.data.schema import Problem, read_problems
 from repro.eval.metrics import summarize
-from repro.models.tokens import eos_token_ids, pad_token_id, prompt_token_ids
+from repro.models.chat import check_prompt_format, encode_prompt
+from repro.models.tokens import eos_token_ids, pad_token_id
 from repro.rewards import grade_response
 from repro.utils.atomic import atomic_output_file, atomic_write_json
 
@@ -61,14 +62,18 @@ def select_problems(problems: list[Problem], max_problems: int | None) -> list[P
 
 
 def sample_and_grade(model, tokenizer, problems: list[Problem], settings: SamplingSettings,
-                     answer_type: str = "integer", progress: bool = True) -> list[dict[str, Any]]:
-    """Sample ``settings.n`` responses per problem and grade each; one record per sample."""
+                     answer_type: str = "integer", progress: bool = True,
+                     prompt_format: str = "raw") -> list[dict[str, Any]]:
+    """Sample ``settings.n`` responses per problem and grade each; one record per sample.
+
+    ``prompt_format`` is "raw" (BOS + prompt) or "chat" (the tokenizer's chat template).
+    """
     from repro.rollout import sample
 
     eos_ids = eos_token_ids(model, tokenizer)
     rollout = sample(
         model,
-        [prompt_token_ids(tokenizer, p.prompt) for p in problems],
+        [encode_prompt(tokenizer, p.prompt, prompt_format) for p in problems],
         num_samples=settings.n,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
@@ -126,7 +131,7 @@ def write_eval_outputs(records: list[dict[str, Any]], out_dir: Path, suite: str,
 
 def evaluate(model_dir: str | Path, suite_path: str | Path, suite_name: str, out_dir: str | Path,
              settings: SamplingSettings, k_values: list[int], max_problems: int | None = None,
-             answer_type: str = "integer", threads: int = 1) -> dict[str, Any]:
+             answer_type: str = "integer", threads: int = 1, prompt_format: str = "raw") -> dict[str, Any]:
     import torch
 
     from repro.models.io import load_causal_lm, load_tokenizer
@@ -135,16 +140,18 @@ def evaluate(model_dir: str | Path, suite_path: str | Path, suite_name: str, out
     if bad_k:
         raise ValueError(f"k_values {bad_k} exceed the number of samples n={settings.n}; "
                          "raise n or drop those k")
+    check_prompt_format(prompt_format)
     torch.set_num_threads(threads)
     problems = select_problems(read_problems(suite_path), max_problems)
     model = load_causal_lm(model_dir)
     tokenizer = load_tokenizer(model_dir)
     log.info("evaluating %s on %s: %d problems x %d samples", model_dir, suite_name, len(problems), settings.n)
     started = time.perf_counter()
-    records = sample_and_grade(model, tokenizer, problems, settings, answer_type)
+    records = sample_and_grade(model, tokenizer, problems, settings, answer_type, prompt_format=prompt_format)
     elapsed = time.perf_counter() - started
     generated = sum(r["num_tokens"] for r in records)
-    extra = {"answer_type": answer_type, "wall_s": elapsed, "generated_tokens_per_s": generated / elapsed}
+    extra = {"answer_type": answer_type, "wall_s": elapsed, "generated_tokens_per_s": generated / elapsed,
+             "prompt_format": prompt_format}
     metrics = write_eval_outputs(records, Path(out_dir), suite_name, str(model_dir), settings, k_values, extra)
     log.info("finished %s on %s in %.0f s: %s", model_dir, suite_name, elapsed,
              {k: round(v["value"], 4) for k, v in metrics["metrics"].items()})

@@ -18,7 +18,8 @@ from repro.data.schema import read_problems
 from repro.losses import ADVANTAGE_ESTIMATORS, POLICY_LOSSES, kl_penalty
 from repro.methods.base import METHODS, Method, MethodContext
 from repro.methods.sft import global_batch_indices
-from repro.models.tokens import eos_token_ids, pad_token_id, prompt_token_ids
+from repro.models.chat import check_prompt_format, encode_prompt
+from repro.models.tokens import eos_token_ids, pad_token_id
 from repro.rewards import verifier_reward
 from repro.train.batching import SOURCE_ON_POLICY, TrainSequence
 
@@ -39,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "kl_estimator": "k3",
     "kl_mode": "loss",            # "loss": differentiable term; "reward": detached penalty on the reward
     "entropy_coef": 0.0,
+    "prompt_format": "raw",       # "raw": BOS + prompt; "chat": the tokenizer's chat template (repro.models.chat)
 }
 
 
@@ -72,7 +74,8 @@ class GRPO(Method):
                 raise ValueError(f"grpo params.domains {unknown} do not occur in {p['data']}; available: {available}")
             self.problems = [problem for problem in self.problems if problem.domain in p["domains"]]
         tokenizer = context.tokenizer
-        self.prompts = [prompt_token_ids(tokenizer, problem.prompt) for problem in self.problems]
+        check_prompt_format(p["prompt_format"])
+        self.prompts = [encode_prompt(tokenizer, problem.prompt, p["prompt_format"]) for problem in self.problems]
         self.eos_ids = eos_token_ids(context.policy, tokenizer)
         self.reference = None
         if p["kl_coef"] > 0:

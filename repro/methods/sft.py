@@ -12,7 +12,8 @@ import torch
 
 from repro.data.schema import read_problems
 from repro.methods.base import METHODS, Method, MethodContext
-from repro.models.tokens import prompt_token_ids
+from repro.models.chat import check_prompt_format, encode_chat_demonstration
+from repro.models.tokens import eos_token_ids, prompt_token_ids
 from repro.train.batching import SOURCE_DEMONSTRATION, TrainSequence
 
 IGNORE_INDEX = -100
@@ -76,17 +77,30 @@ def global_batch_indices(step: int, batch_size: int, num_items: int, seed: int) 
     return indices
 
 
+def encode_chat_sequence(tokenizer, problem_id: str, prompt: str, response: str, end_token_ids: Sequence[int],
+                         max_length: int | None = None) -> TrainSequence:
+    """Encode a demonstration with the chat template, its response and end-of-turn token supervised."""
+    demo = encode_chat_demonstration(tokenizer, prompt, response, sample_id=problem_id,
+                                     end_token_ids=end_token_ids, max_length=max_length)
+    return TrainSequence(
+        input_ids=demo.input_ids,
+        loss_mask=demo.loss_mask,
+        source=[SOURCE_DEMONSTRATION] * len(demo.input_ids),
+    )
+
+
 @METHODS.register("sft")
 class SFT(Method):
-    """Params: ``data`` (problem JSONL whose ``solution`` is the target), ``max_length``."""
+    """Params: ``data`` (problem JSONL whose ``solution`` is the target), ``max_length``,
+    ``prompt_format`` ("raw": BOS + prompt + response + EOS; "chat": the tokenizer's chat template)."""
 
     name = "sft"
 
     def __init__(self, params: dict[str, Any], context: MethodContext):
         super().__init__(params, context)
-        unknown = sorted(set(params) - {"data", "max_length"})
+        unknown = sorted(set(params) - {"data", "max_length", "prompt_format"})
         if unknown:
-            raise ValueError(f"unknown sft parameter(s) {unknown}; valid: ['data', 'max_length']")
+            raise ValueError(f"unknown sft parameter(s) {unknown}; valid: ['data', 'max_length', 'prompt_format']")
         if "data" not in params:
             raise ValueError("sft needs params.data: a problem JSONL file whose 'solution' fields are the demonstrations")
         problems = read_problems(params["data"])
@@ -94,7 +108,15 @@ class SFT(Method):
         if missing:
             raise ValueError(f"{params['data']}: {len(missing)} problem(s) have no solution to train on, e.g. {missing[:3]}")
         max_length = params.get("max_length")
-        self.sequences = [encode_demonstration(context.tokenizer, p.prompt, p.solution, max_length) for p in problems]
+        prompt_format = params.get("prompt_format", "raw")
+        check_prompt_format(prompt_format)
+        if prompt_format == "chat":
+            end_ids = eos_token_ids(context.policy, context.tokenizer)
+            self.sequences = [encode_chat_sequence(context.tokenizer, p.id, p.prompt, p.solution, end_ids, max_length)
+                              for p in problems]
+        else:
+            self.sequences = [encode_demonstration(context.tokenizer, p.prompt, p.solution, max_length)
+                              for p in problems]
 
     def step_sequences(self, step: int) -> list[TrainSequence]:
         ctx = self.context
