@@ -14,6 +14,7 @@ top_p=1.0, left padding), grades the last ``\\boxed{...}`` integer against the g
   pass@1 = frequency of the most common gold answer, pass@16 = share of problems whose answer is
   among the 16 most common gold answers;
 - the EOS rate (share of samples that ended with EOS before ``max_new_tokens``);
+- with ``--greedy``: the accuracy of one greedy completion per problem;
 - with ``--privileged``: the mean per-token log-prob of the reference solution (plus EOS) without
   and with the reference in the prompt (``repro.organism.privileged_prompt``), and avg@n of samples
   drawn from the privileged prompt.
@@ -119,9 +120,18 @@ def summarize(problems: list, correct_counts: list[int], n: int, eos_counts: lis
     return table
 
 
-def _generate(model, tokenizer, prompts: list[str], n: int, max_new_tokens: int, batch_prompts: int):
-    """Sample ``n`` completions per prompt; return (texts per prompt, EOS flags per prompt)."""
+def _generate(
+    model, tokenizer, prompts: list[str], n: int, max_new_tokens: int, batch_prompts: int, greedy: bool = False
+):
+    """Sample ``n`` completions per prompt (one greedy completion when ``greedy``).
+
+    Returns (texts per prompt, EOS flags per prompt).
+    """
     import torch
+
+    sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    if greedy:
+        n = 1
 
     eos_id = tokenizer.eos_token_id
     texts, eos_flags = [], []
@@ -131,10 +141,7 @@ def _generate(model, tokenizer, prompts: list[str], n: int, max_new_tokens: int,
         with torch.no_grad():
             output = model.generate(
                 **encoded,
-                do_sample=True,
-                temperature=1.0,
-                top_k=0,
-                top_p=1.0,
+                **sampling,
                 num_return_sequences=n,
                 max_new_tokens=max_new_tokens,
                 eos_token_id=eos_id,
@@ -176,6 +183,17 @@ def probe_suite(model, tokenizer, problems: list, args) -> dict:
     texts, eos_flags = _generate(model, tokenizer, prompts, args.n, args.max_new_tokens, args.batch_prompts)
     correct = _grade(problems, texts)
     result = {"plain": summarize(problems, correct, args.n, [sum(f) for f in eos_flags])}
+    if args.greedy:
+        texts_greedy, _ = _generate(
+            model, tokenizer, prompts, 1, args.max_new_tokens, args.batch_prompts, greedy=True
+        )
+        correct_greedy = _grade(problems, texts_greedy)
+        by_domain: dict[str, list[int]] = defaultdict(list)
+        for problem, count in zip(problems, correct_greedy):
+            by_domain[problem.domain].append(count)
+            by_domain["all"].append(count)
+        for domain, counts in by_domain.items():
+            result["plain"][domain]["greedy"] = sum(counts) / len(counts)
     result["examples"] = [
         {"prompt": problems[i].prompt, "answer": problems[i].answer, "sample": texts[i][0]} for i in range(3)
     ]
@@ -221,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-prompts", type=int, default=8, help="prompts per generate call")
     parser.add_argument("--seed", type=int, default=0, help="torch seed for sampling")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--greedy", action="store_true", help="also report greedy accuracy (one completion)")
     parser.add_argument("--privileged", action="store_true", help="also probe the privileged-context prompt")
     parser.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = parser.parse_args(argv)
