@@ -26,4 +26,5 @@ rule all:
     input:
         staircase_outputs(),
         main_outputs(),
+        cross_domain_outputs(),
     default_target: True

@@ -8,6 +8,7 @@
     repro regrade --samples DIR/samples.jsonl --out DIR
     repro report --manifest FILE --out DIR --title TITLE
     repro rl-curves --manifest FILE --out PNG
+    repro cross-domain --start METRICS --run DOMAIN=METRICS ... --out DIR
 """
 
 from __future__ import annotations
@@ -198,7 +199,13 @@ def cmd_rl_curves(argv: list[str]) -> None:
     cli_main(argv)
 
 
-PASSTHROUGH = {"report": cmd_report, "rl-curves": cmd_rl_curves}
+def cmd_cross_domain(argv: list[str]) -> None:
+    from repro.report.cross_domain import cli_main
+
+    cli_main(argv)
+
+
+PASSTHROUGH = {"report": cmd_report, "rl-curves": cmd_rl_curves, "cross-domain": cmd_cross_domain}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,13 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("rl-curves", help="plot reward, length and held-out accuracy of RL runs (--manifest FILE --out PNG)",
                    add_help=False)
+    sub.add_parser("cross-domain", help="matrix of per-domain changes after single-domain RL (--start, --run D=FILE)",
+                   add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["report"], ["rl-curves"]):
+    if argv[:1] and argv[0] in PASSTHROUGH:
         # These hand their arguments to repro.report's own parsers, which argparse here would swallow.
         command, args = PASSTHROUGH[argv[0]], argv[1:]
     else:

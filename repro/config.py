@@ -85,6 +85,14 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                 missing = sorted(set(seeds) - set(config["seeds"]))
                 if missing:
                     raise ConfigError(f"rl/{key}/{variant}: seeds {missing} are not in seeds={config['seeds']}")
+        cross = rl.get("cross_domain")
+        if cross:
+            if cross["variant"] not in config["sft"]["variants"]:
+                raise ConfigError(f"rl/cross_domain/variant {cross['variant']!r} is not an SFT variant; "
+                                  f"valid: {sorted(config['sft']['variants'])}")
+            missing = sorted(set(cross["seeds"]) - set(config["seeds"]))
+            if missing:
+                raise ConfigError(f"rl/cross_domain/seeds {missing} are not in seeds={config['seeds']}")
         if rl.get("short_from_sft") and "short_baseline" not in rl:
             raise ConfigError("rl/short_from_sft is set but rl/short_baseline is missing; name the short RL baseline file")
     return config

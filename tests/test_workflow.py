@@ -102,6 +102,7 @@ def test_smoke_workflow_end_to_end():
         for row in ("SFT corrected (both fixed) -> RL", "SFT corrected (both fixed) -> short RL", "FLOPs"):
             assert row in main_table
         assert (out / "rl_curves.png").stat().st_size > 0
+        assert "| addsub |" in (out / "cross_domain" / "s0" / "matrix.md").read_text()
         rl_steps = [json.loads(line) for line in (out / "runs" / "rl-corrected-s0" / "metrics.jsonl").read_text().splitlines()]
         assert "eval/aime/avg@4" in rl_steps[-1]
         sft_flops = json.loads((out / "runs" / "sft-corrected-s0" / "summary.json").read_text())["compute/flops"]

@@ -24,6 +24,9 @@ RL_RUNS = [
     for seed in seeds
 ]
 
+CROSS = RL.get("cross_domain") or {}
+CROSS_RUNS = [(domain, CROSS["variant"], seed) for domain in CROSS.get("domains", []) for seed in CROSS.get("seeds", [])]
+
 REPORT_FILES = ["table.md", "table.csv", "table_long.csv", "table.tex", "bar.png", "curves.png", "summary.json"]
 # Rows in the order of the paper's staircase (both bugs -> corrected), named by what is fixed.
 VARIANT_LABELS = {
@@ -126,6 +129,12 @@ def main_entries():
 
 def staircase_outputs():
     return [f"{OUT}/staircase/{name}" for name in REPORT_FILES]
+
+
+def cross_domain_outputs():
+    if not CROSS_RUNS:
+        return []
+    return [f"{OUT}/cross_domain/s{seed}/matrix.md" for seed in CROSS["seeds"]]
 
 
 def main_outputs():

@@ -95,3 +95,30 @@ rule rl_curves:
         "envs/repro.yaml"
     shell:
         "{params.repro} rl-curves --manifest {input.manifest} --out {output} > {log} 2>&1"
+
+
+rule cross_domain:
+    input:
+        start=lambda wildcards: f"{OUT}/eval/sft-{CROSS['variant']}-s{wildcards.seed}/{CROSS.get('suite', 'aime')}/metrics.json",
+        runs=lambda wildcards: [
+            f"{OUT}/eval/rldomain-{domain}-{CROSS['variant']}-s{wildcards.seed}/{CROSS.get('suite', 'aime')}/metrics.json"
+            for domain in CROSS["domains"]
+        ],
+    output:
+        f"{OUT}/cross_domain/s{{seed}}/matrix.md",
+    params:
+        repro=REPRO,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        runs=lambda wildcards, input: " ".join(
+            f"--run {domain}={path}" for domain, path in zip(CROSS["domains"], input.runs)
+        ),
+        metric=f"avg@{EVAL['num_samples']}",
+    log:
+        f"{OUT}/logs/cross_domain-s{{seed}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/cross_domain-s{{seed}}.tsv"
+    conda:
+        "envs/repro.yaml"
+    shell:
+        "{params.repro} cross-domain --start {input.start} {params.runs} --metric {params.metric} "
+        "--out {params.out} > {log} 2>&1"

@@ -82,7 +82,6 @@ def plot_rl_curves(manifest_records: list[dict], out_path: str | Path, base_dir:
     if handles:
         panels[1][2].legend(handles, labels, loc="center", fontsize=9, title="mean over seeds, band: min-max")
     figure.suptitle("RL after SFT")
-    figure.tight_layout()
     with atomic_output_file(out_path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=110)
 
