@@ -576,3 +576,20 @@ def test_cli_default_metric_avg16(tmp_path):
     out = tmp_path / "report"
     assert cli_main(["--manifest", str(manifest), "--out", str(out), "--title", "Default"]) == 0
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["metric"] == "avg@16"
+
+
+def test_markdown_shows_answer_rates(tmp_path):
+    inputs = tmp_path / "inputs"
+    entries = []
+    # Seed 0 and 1 of one row: no-answer 0.10 and 0.30 (mean 20.0), truncated 0.02 and 0.04 (mean 3.0).
+    for seed, (no_answer, truncated) in enumerate([(0.10, 0.02), (0.30, 0.04)]):
+        path = write_eval(inputs / f"run-{seed}/aime.json", "aime", 0.5, seed=seed)
+        record = json.loads(path.read_text())
+        record["rates"] = {"no_answer": no_answer, "truncated": truncated, "eos": 1 - truncated}
+        path.write_text(json.dumps(record))
+        entries.append(make_entry("RL", "aime", seed, path))
+    table = render_comparison(entries, tmp_path / "report", "Rates", metric="avg@4")
+    lines = format_markdown(table).splitlines()
+    assert "| Row | aime |" in lines
+    assert "| RL | 20.0 / 3.0 |" in lines
+    assert table.rows[0].rates["aime"]["no_answer"].values == {0: 0.10, 1: 0.30}

@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Any
 
-from repro.report.table import Cell, ComparisonTable, TableRow
+from repro.report.table import RATE_NAMES, Cell, ComparisonTable, TableRow
 
 MISSING = "–"  # shown in Markdown for a row that has no evaluation on a suite
 STD_NOTE = "mean ± sample std over seeds (ddof=1; 0 for one seed)"
@@ -92,7 +92,26 @@ def format_markdown(table: ComparisonTable) -> str:
         if _has_flops(table):
             values.append(MISSING if row.flops_mean is None else format_flops(row.flops_mean))
         lines.append("| " + " | ".join(values) + " |")
+    lines += _markdown_rates(table)
     return "\n".join(lines) + "\n"
+
+
+def _markdown_rates(table: ComparisonTable) -> list[str]:
+    """Return the lines of a second table: no-answer and truncated percent of samples per suite."""
+    if not any(row.rates for row in table.rows):
+        return []
+    lines = ["", "No answer / truncated: percent of samples with no extracted answer / cut by the length "
+                 "limit, mean over seeds.", ""]
+    lines.append("| Row | " + " | ".join(_escape_markdown(suite) for suite in table.suites) + " |")
+    lines.append("|---|" + "---:|" * len(table.suites))
+    for row in table.rows:
+        values = [_escape_markdown(row.name)]
+        for suite in table.suites:
+            rates = row.rates.get(suite, {})
+            parts = [MISSING if name not in rates else f"{100 * rates[name].mean:.1f}" for name in RATE_NAMES]
+            values.append(" / ".join(parts))
+        lines.append("| " + " | ".join(values) + " |")
+    return lines
 
 
 def _escape_markdown(text: str) -> str:

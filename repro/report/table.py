@@ -18,6 +18,11 @@ from repro.report.inputs import REQUIRED_SAMPLING_KEYS, EvalMetrics, comparable_
 from repro.report.manifest import ManifestEntry, ReportInputError
 
 
+# Rates of metrics.json shown beside the metric: samples without an extracted answer, and samples
+# cut by the length limit.
+RATE_NAMES = ("no_answer", "truncated")
+
+
 @dataclass(frozen=True)
 class Cell:
     """Per-seed values of one metric (fractions in [0, 1]) and their summary over seeds."""
@@ -48,6 +53,8 @@ class TableRow:
     cells: dict[str, Cell] = field(default_factory=dict)  # suite -> cell
     average: Cell | None = None
     flops_per_seed: dict[int, float] = field(default_factory=dict)
+    # suite -> rate name ("no_answer", "truncated") -> per-seed fractions of samples
+    rates: dict[str, dict[str, Cell]] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int]:
@@ -118,6 +125,10 @@ def build_table(
         row = rows.setdefault(entry.row, TableRow(name=entry.row, variant=entry.variant, stage=entry.stage))
         cell = row.cells.setdefault(entry.suite, Cell(values={}))
         cell.values[entry.seed] = evaluation.value
+        for name in RATE_NAMES:
+            if isinstance(evaluation.rates.get(name), (int, float)):
+                rate_cells = row.rates.setdefault(entry.suite, {})
+                rate_cells.setdefault(name, Cell(values={})).values[entry.seed] = float(evaluation.rates[name])
         if entry.flops is not None:
             row.flops_per_seed[entry.seed] = entry.flops
         records.append(_long_record(entry, evaluation, metric))
