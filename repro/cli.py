@@ -161,6 +161,21 @@ def cmd_arith_data(args) -> None:
         log.info("wrote %s split to %s", split, path)
 
 
+def cmd_fetch_model(args) -> None:
+    from repro.models.hub import fetch_hub_model
+
+    fetch_hub_model(args.hub_id, args.out, args.revision)
+
+
+def cmd_card_suite(args) -> None:
+    from repro.data.cards import load_suite
+    from repro.data.schema import write_problems
+
+    problems = load_suite(args.card, args.root)
+    write_problems(args.out, problems)
+    log.info("wrote %d problems of card %s to %s", len(problems), args.card, args.out)
+
+
 def cmd_lmeval(args) -> None:
     from repro.eval.lmeval_bridge import lmeval_card
 
@@ -279,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sft-size", type=int, default=300)
     p.add_argument("--rl-size", type=int, default=300)
     p.set_defaults(func=cmd_arith_data)
+
+    p = sub.add_parser("fetch-model", help="download a model folder from the Hugging Face Hub (needs the network)")
+    p.add_argument("--hub-id", required=True, help="e.g. Qwen/Qwen2.5-Math-1.5B")
+    p.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
+    p.add_argument("--out", required=True, help="model folder to create (must not exist)")
+    p.set_defaults(func=cmd_fetch_model)
+
+    p = sub.add_parser("card-suite", help="write the problems of a suite card as a problem JSONL file")
+    p.add_argument("--card", required=True, help="shipped card name (e.g. aime24) or card YAML path")
+    p.add_argument("--out", required=True, help="problem JSONL file to write")
+    p.add_argument("--root", default=None, help="folder that a card's relative data path starts from")
+    p.set_defaults(func=cmd_card_suite)
 
     p = sub.add_parser("lmeval", help="evaluate a model on a suite card with lm-evaluation-harness")
     p.add_argument("--card", required=True, help="shipped card name (e.g. aime24) or card YAML path")

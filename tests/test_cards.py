@@ -44,12 +44,26 @@ def write_card(tmp_path: Path, card: dict) -> Path:
     return path
 
 
+TRAINING_CARDS = ("openr1_math_46k",)
+
+
 @pytest.mark.parametrize("name", available_cards())
 def test_shipped_card_validates(name):
     card = load_card(name)
     assert card.name == name
-    assert card.protocol.num_samples >= 1
-    assert card.protocol.k_values
+    if name in TRAINING_CARDS:
+        assert card.protocol is None
+        assert "solution" in card.fields
+    else:
+        assert card.protocol.num_samples >= 1
+        assert card.protocol.k_values
+
+
+def test_card_without_protocol_cannot_be_evaluated():
+    from repro.eval.lmeval_bridge import card_settings
+
+    with pytest.raises(ValueError, match="has no protocol"):
+        card_settings(load_card("openr1_math_46k"))
 
 
 def test_shipped_cards_cover_paper_suites():
@@ -319,3 +333,59 @@ def test_arithmetic_data_loads_through_card(tmp_path):
     problems = load_suite("arith", root=tmp_path)
     assert [p.id for p in problems] == [p.id for p in read_problems(paths["test"])]
     assert problems[0].prompt.endswith("Give the final answer as \\boxed{N}.")
+
+
+def test_field_paths_into_nested_columns(tmp_path):
+    rows = [{"idx": 3, "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"}],
+             "target": [{"role": "assistant", "content": "\\boxed{2}"}], "reward_model": {"ground_truth": "2"}}]
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    card = card_with(fields={"id": "idx", "prompt": "prompt.-1.content", "answer": "reward_model.ground_truth",
+                             "solution": "target.0.content"})
+    problems = load_suite(write_card(tmp_path, card))
+    assert problems[0].prompt == "1+1?"
+    assert problems[0].answer == "2"
+    assert problems[0].solution == "\\boxed{2}"
+
+
+def test_field_path_errors_named(tmp_path):
+    rows = [{"idx": 3, "prompt": [{"content": "q"}], "final": "1"}]
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    card = card_with(fields={"prompt": "prompt.2.content", "answer": "final"})
+    with pytest.raises(CardError, match=r"field path 'prompt.2.content': '2' is not an index of a list of 1"):
+        load_suite(write_card(tmp_path, card))
+    card = card_with(fields={"prompt": "prompt.0.text", "answer": "final"})
+    with pytest.raises(CardError, match=r"field path 'prompt.0.text': no 'text' in dict value"):
+        load_suite(write_card(tmp_path, card))
+    card = card_with(fields={"prompt": "question.text", "answer": "final"})
+    with pytest.raises(CardError, match=r"column\(s\) \['question'\]"):
+        load_suite(write_card(tmp_path, card))
+
+
+def test_field_paths_in_parquet(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame([{"prompt": [{"role": "user", "content": "2+2?"}], "reward_model": {"ground_truth": "4"}}]) \
+        .to_parquet(tmp_path / "data.parquet")
+    card = card_with(source={"kind": "parquet", "path": "data.parquet"},
+                     fields={"prompt": "prompt.0.content", "answer": "reward_model.ground_truth"})
+    problems = load_suite(write_card(tmp_path, card))
+    assert problems[0].prompt == "2+2?"
+    assert problems[0].answer == "4"
+
+
+def test_card_suite_command_writes_problems(tmp_path):
+    from repro.cli import main
+
+    out = tmp_path / "suite.jsonl"
+    assert main(["card-suite", "--card", str(FIXTURES / "tiny_jsonl.yaml"), "--out", str(out)]) == 0
+    problems = read_problems(out)
+    assert [p.id for p in problems] == ["7", "8", "9"]
+    assert problems[0].prompt.startswith("Question: What is 2 + 3?")
+
+
+def test_arith_data_command(tmp_path):
+    from repro.cli import main
+
+    assert main(["arith-data", "--out", str(tmp_path), "--test-size", "6", "--sft-size", "9", "--rl-size", "9"]) == 0
+    assert len(read_problems(tmp_path / "test.jsonl")) == 6
+    assert len(read_problems(tmp_path / "sft.jsonl")) == 9

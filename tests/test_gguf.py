@@ -175,3 +175,38 @@ def test_find_smollm2_locates_file():
     path = find_smollm2_gguf()
     assert path.name == SMOLLM2_GGUF
     assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_fetch_hub_model_writes_record(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from repro.models.hub import SOURCE_RECORD, fetch_hub_model
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision))
+        (Path(local_dir) / "config.json").write_text("{}")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    out = fetch_hub_model("Qwen/Qwen2.5-Math-1.5B", tmp_path / "model", revision="v1")
+    assert calls == [("Qwen/Qwen2.5-Math-1.5B", "v1")]
+    assert json.loads((out / SOURCE_RECORD).read_text()) == {"hub_id": "Qwen/Qwen2.5-Math-1.5B", "revision": "v1"}
+
+
+def test_fetch_hub_model_without_config_leaves_nothing(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from repro.models.hub import fetch_hub_model
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: None)
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        fetch_hub_model("org/dataset-not-model", tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_fetch_hub_model_rejects_bad_id(tmp_path):
+    from repro.models.hub import fetch_hub_model
+
+    with pytest.raises(ValueError, match="must look like 'organization/name'"):
+        fetch_hub_model("Qwen2.5-Math-1.5B", tmp_path / "model")

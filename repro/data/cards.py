@@ -8,6 +8,9 @@ usual evaluation protocol (samples per problem, headline metric, temperature, to
     card = load_card("path/to/my_suite.yaml")     # any card file
     problems = load_suite(card)                   # list[Problem]
 
+A field maps to a column, or to a path into a nested column: "reward_model.ground_truth" takes a
+key of a mapping and "prompt.-1.content" the content of the last message of a chat list.
+
 A card file looks like this (every key is checked, unknown keys are errors):
 
     name: aime24
@@ -42,7 +45,7 @@ CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
 CARD_KEYS = ("name", "description", "source", "fields", "answer_type", "protocol",
              "prompt_template", "domain", "tier", "notes")
-REQUIRED_CARD_KEYS = ("name", "source", "fields", "answer_type", "protocol")
+REQUIRED_CARD_KEYS = ("name", "source", "fields", "answer_type")
 SOURCE_KINDS = ("hub", "jsonl", "parquet")
 SOURCE_KEYS = {
     "hub": ("kind", "dataset", "config", "split", "revision"),
@@ -93,7 +96,8 @@ class SuiteCard:
     fields: dict[str, str]
     """Problem field -> column of the data."""
     answer_type: str
-    protocol: Protocol
+    protocol: Protocol | None
+    """How the suite is evaluated; None for a card of training data."""
     description: str = ""
     prompt_template: str | None = None
     """Text around the mapped prompt column, with ``{prompt}`` where the column's text goes."""
@@ -144,7 +148,7 @@ def parse_card(data: Any, path: Path | None = None) -> SuiteCard:
 
     source = _parse_source(data["source"], where)
     fields = _parse_fields(data["fields"], where)
-    protocol = _parse_protocol(data["protocol"], where)
+    protocol = _parse_protocol(data["protocol"], where) if "protocol" in data else None
 
     template = data.get("prompt_template")
     if template is not None and (not isinstance(template, str) or template.count(PROMPT_PLACEHOLDER) != 1):
@@ -269,7 +273,7 @@ def load_suite(card: SuiteCard | str | os.PathLike, root: str | os.PathLike | No
         columns, rows = reader(path)
         origin = str(path)
 
-    missing = sorted({column for column in card.fields.values() if column not in columns})
+    missing = sorted({column_of(path) for path in card.fields.values() if column_of(path) not in columns})
     if missing:
         raise CardError(f"card {card.name!r}: column(s) {missing} named in fields are not in {origin}; "
                         f"its columns are {sorted(columns)}")
@@ -284,10 +288,10 @@ def _rows_to_problems(card: SuiteCard, rows: list[dict[str, Any]], origin: str) 
     for index, row in enumerate(rows):
         where = f"{origin} row {index}"
         record: dict[str, Any] = {}
-        for name, column in card.fields.items():
-            if column not in row:
-                raise CardError(f"{where}: column {column!r} (fields.{name}) is missing in this row")
-            record[name] = _field_value(name, row[column], where)
+        for name, path in card.fields.items():
+            if column_of(path) not in row:
+                raise CardError(f"{where}: column {column_of(path)!r} (fields.{name}) is missing in this row")
+            record[name] = _field_value(name, _resolve_path(row, path, where), where)
         record.setdefault("id", f"{card.name}-{index:04d}")
         if card.domain is not None:
             record["domain"] = card.domain
@@ -302,6 +306,29 @@ def _rows_to_problems(card: SuiteCard, rows: list[dict[str, Any]], origin: str) 
         seen.add(problem.id)
         problems.append(problem)
     return problems
+
+
+def column_of(path: str) -> str:
+    """Return the column a field path starts from ("prompt.-1.content" -> "prompt")."""
+    return path.split(".", 1)[0]
+
+
+def _resolve_path(row: dict[str, Any], path: str, where: str) -> Any:
+    """Follow a dotted field path into nested values: keys of mappings, integer indices of lists."""
+    value: Any = row
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and hasattr(value, "tolist")):
+            items = list(value)
+            try:
+                value = items[int(part)]
+            except (ValueError, IndexError):
+                raise CardError(f"{where}: field path {path!r}: {part!r} is not an index of a list of "
+                                f"{len(items)} item(s)") from None
+        else:
+            raise CardError(f"{where}: field path {path!r}: no {part!r} in {type(value).__name__} value")
+    return value
 
 
 def _field_value(name: str, value: Any, where: str) -> Any:

@@ -302,6 +302,9 @@ def card_settings(card, *, num_samples: int | None = None, temperature: float | 
     The k values are the protocol's that fit in n, plus 1 and n.
     """
     protocol = card.protocol
+    if protocol is None:
+        raise ValueError(f"suite card {card.name!r} has no protocol (it describes training data); "
+                         "add a protocol section to evaluate on it")
     settings = SamplingSettings(
         n=num_samples if num_samples is not None else protocol.num_samples,
         temperature=temperature if temperature is not None else protocol.temperature,
