@@ -16,6 +16,7 @@ config.update(_resolved)
 
 include: "workflows/common.smk"
 include: "workflows/organism.smk"
+include: "workflows/real_models.smk"
 include: "workflows/sft.smk"
 include: "workflows/rl.smk"
 include: "workflows/eval.smk"

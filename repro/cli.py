@@ -192,7 +192,7 @@ def cmd_eval(args) -> None:
     settings = SamplingSettings(n=args.num_samples, temperature=args.temperature, top_p=args.top_p,
                                 max_new_tokens=args.max_new_tokens, seed=args.seed, batch_size=args.batch_size)
     evaluate(args.model, args.suite, args.suite_name, args.out, settings, args.k, args.max_problems,
-             args.answer_type, args.threads)
+             args.answer_type, args.threads, prompt_format=args.prompt_format)
 
 
 def cmd_regrade(args) -> None:
@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--answer-type", default="integer", choices=["integer", "math"])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--prompt-format", default="raw", choices=["raw", "chat"],
+                   help="raw: BOS + prompt; chat: the model's chat template")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("import-gguf", help="convert a GGUF checkpoint into an fp32 Hugging Face model folder")

@@ -95,7 +95,58 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"rl/cross_domain/seeds {missing} are not in seeds={config['seeds']}")
         if rl.get("short_from_sft") and "short_baseline" not in rl:
             raise ConfigError("rl/short_from_sft is set but rl/short_baseline is missing; name the short RL baseline file")
+    _check_workload(config)
     return config
+
+
+# Suites each data source provides; "cards" takes any suite card name.
+WORKLOAD_SUITES = {"organism": ("aime", "hmmt"), "arith": ("arith",)}
+
+
+def _check_workload(config: dict[str, Any]) -> None:
+    """Check that the base model source, the data source and the suites fit together."""
+    base = config["base"]
+    if base["source"] == "hub" and "hub_id" not in base:
+        raise ConfigError("base/source is 'hub' but base/hub_id is missing; give the model id, e.g. Qwen/Qwen2.5-Math-1.5B")
+
+    data = config.get("data", {})
+    source = data.get("source", "organism")
+    if base["source"] in ("committed", "rebuild") and source != "organism":
+        raise ConfigError(f"base/source {base['source']!r} is the organism's base model, but data/source is "
+                          f"{source!r}; use base/source 'gguf', 'hub' or 'path' for other workloads")
+    suites = list(config["eval"]["suites"])
+    if source in WORKLOAD_SUITES:
+        unknown = [suite for suite in suites if suite not in WORKLOAD_SUITES[source]]
+        if unknown:
+            raise ConfigError(f"eval/suites {unknown} are not suites of data source {source!r}; "
+                              f"valid: {list(WORKLOAD_SUITES[source])}")
+    else:
+        from repro.data.cards import CardError, load_card
+
+        required = ["sft_card"] + (["rl_card"] if config.get("rl") else [])
+        missing = [key for key in required if key not in data]
+        if missing:
+            raise ConfigError(f"data/source is 'cards' but data/{missing[0]} is missing; name the card of the training data")
+        for key in ("sft_card", "rl_card"):
+            if key in data:
+                try:
+                    load_card(data[key])
+                except (CardError, FileNotFoundError) as error:
+                    raise ConfigError(f"data/{key}: {error}") from None
+        for suite in suites:
+            try:
+                card = load_card(suite)
+            except (CardError, FileNotFoundError) as error:
+                raise ConfigError(f"eval/suites: {error}") from None
+            if card.protocol is None:
+                raise ConfigError(f"eval/suites: card {suite!r} describes training data (no protocol); "
+                                  "evaluate on a card with a protocol")
+
+    rl = config.get("rl") or {}
+    chosen = [("rl/eval_suite", rl.get("eval_suite")), ("rl/cross_domain/suite", (rl.get("cross_domain") or {}).get("suite"))]
+    for key, suite in chosen:
+        if suite is not None and suite not in suites:
+            raise ConfigError(f"{key} {suite!r} is not one of eval/suites {suites}")
 
 
 BASELINE_KEYS = {"method", "extends", "description", "source", "params", "train"}

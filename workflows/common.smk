@@ -11,6 +11,9 @@ THREADS = config.get("threads", 1)
 EVAL = config["eval"]
 EVAL_K = EVAL.get("k_values", [1, EVAL["num_samples"]])
 BASE_SOURCE = config["base"]["source"]
+DATA = config.get("data") or {}
+DATA_SOURCE = DATA.get("source", "organism")
+RESOURCES = config.get("resources") or {}
 
 SFT_VARIANTS = config["sft"]["variants"]
 SFT_RUNS = [f"sft-{variant}-s{seed}" for variant in SFT_VARIANTS for seed in config["seeds"]]
@@ -40,9 +43,23 @@ RL_LABELS = {"rl": "SFT {label} -> RL", "rlshort": "SFT {label} -> short RL"}
 
 def base_model_dir():
     """Return the folder of the base model every stage starts from."""
-    if BASE_SOURCE == "rebuild":
+    if BASE_SOURCE in ("rebuild", "gguf", "hub"):
         return f"{OUT}/base/model"
     return config["base"].get("path", "assets/organism_base")
+
+
+def rule_resources(name, **defaults):
+    """Return a rule's Snakemake resources: ``defaults`` updated by the config's resources/<name>."""
+    return {**defaults, **RESOURCES.get(name, {})}
+
+
+def suite_answer_type(suite):
+    """Return how a suite's answers are graded: its card's answer type, or integer for generated suites."""
+    if DATA_SOURCE != "cards":
+        return "integer"
+    from repro.data.cards import load_card
+
+    return load_card(suite).answer_type
 
 
 def model_dir_of(name):
@@ -92,6 +109,8 @@ def eval_args():
     ]
     if "max_problems" in EVAL:
         args.append(f"--max-problems {EVAL['max_problems']}")
+    if EVAL.get("prompt_format", "raw") != "raw":
+        args.append(f"--prompt-format {EVAL['prompt_format']}")
     return " ".join(args)
 
 

@@ -14,9 +14,10 @@ rule evaluate:
         repro=REPRO,
         out=lambda wildcards, output: os.path.dirname(output.metrics),
         sampling=eval_args(),
+        answer_type=lambda wildcards: suite_answer_type(wildcards.suite),
     threads: THREADS
     resources:
-        mem_mb=2000,
+        **rule_resources("evaluate", mem_mb=2000),
     log:
         f"{OUT}/logs/eval/{{name}}-{{suite}}.log",
     benchmark:
@@ -25,4 +26,5 @@ rule evaluate:
         "envs/repro.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.repro} eval --model {input.model} --suite {input.suite} "
-        "--suite-name {wildcards.suite} --out {params.out} {params.sampling} --threads {threads} > {log} 2>&1"
+        "--suite-name {wildcards.suite} --out {params.out} {params.sampling} --answer-type {params.answer_type} "
+        "--threads {threads} > {log} 2>&1"

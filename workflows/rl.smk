@@ -6,7 +6,7 @@ rule rl:
     input:
         sft_model=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model",
         sft_summary=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/summary.json",
-        data=rules.organism_data.output.rl,
+        data=f"{OUT}/data/rl.jsonl",
         suites=[f"{OUT}/data/suites/{suite}.jsonl" for suite in EVAL["suites"]],
     output:
         model=directory(f"{OUT}/runs/{{kind}}-{{variant}}-s{{seed}}/model"),
@@ -25,7 +25,7 @@ rule rl:
         eval_args=rl_eval_args(),
     threads: THREADS
     resources:
-        mem_mb=2000,
+        **rule_resources("rl", mem_mb=2000),
     log:
         f"{OUT}/logs/rl/{{kind}}-{{variant}}-s{{seed}}.log",
     benchmark:
@@ -44,7 +44,7 @@ rule rl_domain:
     input:
         sft_model=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model",
         sft_summary=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/summary.json",
-        data=rules.organism_data.output.rl,
+        data=f"{OUT}/data/rl.jsonl",
     output:
         model=directory(f"{OUT}/runs/rldomain-{{domain}}-{{variant}}-s{{seed}}/model"),
         metrics=f"{OUT}/runs/rldomain-{{domain}}-{{variant}}-s{{seed}}/metrics.jsonl",
@@ -63,7 +63,7 @@ rule rl_domain:
         ),
     threads: THREADS
     resources:
-        mem_mb=2000,
+        **rule_resources("rl_domain", mem_mb=2000),
     log:
         f"{OUT}/logs/rl/rldomain-{{domain}}-{{variant}}-s{{seed}}.log",
     benchmark:

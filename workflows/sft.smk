@@ -4,7 +4,7 @@
 rule sft:
     input:
         base=base_model_dir(),
-        data=rules.organism_data.output.sft,
+        data=f"{OUT}/data/sft.jsonl",
     output:
         model=directory(f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model"),
         metrics=f"{OUT}/runs/sft-{{variant}}-s{{seed}}/metrics.jsonl",
@@ -20,7 +20,7 @@ rule sft:
         sft_params=lambda wildcards, input: json.dumps({**config["sft"].get("params", {}), "data": input.data}),
     threads: THREADS
     resources:
-        mem_mb=2000,
+        **rule_resources("sft", mem_mb=2000),
     log:
         f"{OUT}/logs/sft/{{variant}}-s{{seed}}.log",
     benchmark:
