@@ -1,6 +1,6 @@
 """Suite cards: one YAML file per evaluation suite, naming its data and its protocol.
 
-A card says where the problems come from (a hub dataset, or a local JSONL or Parquet file),
+A card names where the problems come from (a hub dataset, or a local JSONL or Parquet file),
 which column fills which Problem field, how answers are graded ("integer" or "math"), and the
 usual evaluation protocol (samples per problem, headline metric, temperature, top_p, max tokens).
 
@@ -79,7 +79,7 @@ class CardSource:
 
 @dataclass(frozen=True)
 class Protocol:
-    """How a suite is usually evaluated; the headline ``metric`` is e.g. "avg@32" or "pass@1"."""
+    """The usual evaluation protocol of a suite; the headline ``metric`` is e.g. "avg@32" or "pass@1"."""
 
     metric: str
     num_samples: int
@@ -97,7 +97,7 @@ class SuiteCard:
     """Problem field -> column of the data."""
     answer_type: str
     protocol: Protocol | None
-    """How the suite is evaluated; None for a card of training data."""
+    """The evaluation protocol; None for a card of training data."""
     description: str = ""
     prompt_template: str | None = None
     """Text around the mapped prompt column, with ``{prompt}`` where the column's text goes."""
@@ -249,7 +249,12 @@ def resolve_source_path(card: SuiteCard, root: str | os.PathLike | None = None) 
         raise CardError(f"card {card.name!r} reads the hub dataset {card.source.dataset!r}, not a local file")
     path = Path(card.source.path)
     if not path.is_absolute():
-        base = Path(root) if root is not None else (card.path.parent if card.path is not None else Path.cwd())
+        if root is not None:
+            base = Path(root)
+        elif card.path is not None:
+            base = card.path.parent
+        else:
+            base = Path.cwd()
         path = base / path
     return path
 
