@@ -99,7 +99,7 @@ def select_problems(problems: list, per_domain: int | None) -> list:
 
 
 def summarize(problems: list, correct_counts: list[int], n: int, eos_counts: list[int]) -> dict:
-    """Per-domain and overall pass@1, pass@16, chance baselines and EOS rate."""
+    """Compute per-domain and overall pass@1, pass@16, chance baselines and EOS rate."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, problem in enumerate(problems):
         groups[problem.domain].append(index)
@@ -164,7 +164,7 @@ def _grade(problems: list, texts: list[list[str]]) -> list[int]:
 
 
 def reference_logprob(model, tokenizer, prompt: str, response: str) -> tuple[float, int]:
-    """Sum of log-probs of ``response`` + EOS after ``prompt`` (teacher forcing) and its token count."""
+    """Return the summed log-prob of ``response`` + EOS after ``prompt`` (teacher forcing) and its token count."""
     import torch
 
     prompt_ids = tokenizer(prompt)["input_ids"]
