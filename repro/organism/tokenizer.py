@@ -2,8 +2,9 @@
 
 One token per character (printable ASCII and newline), plus ``<bos>``, ``<eos>``, ``<pad>``
 and ``<unk>``. Encoding prepends ``<bos>`` (``add_special_tokens=False`` leaves it out), and
-decoding joins the characters back, so ``decode(encode(text))`` returns ``text`` exactly for
-any text over the vocabulary. Padding is on the left, as batched generation needs.
+decoding joins the characters back, so ``decode(ids, skip_special_tokens=True)`` returns the
+encoded text exactly for any text over the vocabulary. Padding is on the left, as batched
+generation needs.
 
 The pre-tokenizer splits every character with Split(Regex("[\\s\\S]"), "isolated") and the
 decoder is Fuse, which keeps spaces and newlines. The model folder uses a Llama config because
