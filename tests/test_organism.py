@@ -363,6 +363,9 @@ def test_tiny_pretraining_writes_loadable_folder_and_resumes(tmp_path, small_dat
     assert manifest["steps"] == 6
     assert manifest["tokens_seen"] > 0
     assert manifest["config_hash"] == config_hash(cfg, SMALL)
+    assert manifest["seed"] == cfg.seed
+    assert manifest["build_time_s"] >= 0
+    assert manifest["code_commit"]
     assert set(manifest["files"]) >= {"model.safetensors", "config.json", "tokenizer.json", "generation_config.json"}
 
     model = AutoModelForCausalLM.from_pretrained(reference_dir)

@@ -142,6 +142,8 @@ def pretrain_base(
     checkpoint_dir = checkpoint_dir_for(out_dir)
     checkpoint_path = checkpoint_dir / CHECKPOINT_NAME
     start_step, tokens_seen, elapsed_before = 0, 0, 0.0
+    # The commit of the code that started the run; a resumed run keeps the first segment's.
+    started_commit = git_commit()
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
         if state["config_hash"] != run_hash:
@@ -153,6 +155,7 @@ def pretrain_base(
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         start_step, tokens_seen, elapsed_before = state["step"], state["tokens_seen"], state["elapsed_s"]
+        started_commit = state.get("code_commit", started_commit)
         logger.info("resumed pretraining from %s at step %d/%d", checkpoint_path, start_step, total_steps)
     else:
         logger.info(
@@ -205,7 +208,7 @@ def pretrain_base(
                 "config_hash": run_hash, "step": done, "tokens_seen": tokens_seen,
                 "elapsed_s": elapsed_before + time.perf_counter() - started,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
+                "torch_rng": torch.get_rng_state(), "code_commit": started_commit,
             })
 
     build_time = elapsed_before + time.perf_counter() - started
@@ -218,7 +221,8 @@ def pretrain_base(
             "config_hash": run_hash,
             "pretrain_config": cfg.to_dict(),
             "organism_config": organism_cfg.to_dict(),
-            "code_commit": git_commit(),
+            "code_commit": started_commit,
+            "code_commit_at_finish": git_commit(),
             "build_time_s": round(build_time, 1),
             "steps": total_steps,
             "tokens_seen": tokens_seen,
