@@ -62,8 +62,29 @@ def suite_answer_type(suite):
     return load_card(suite).answer_type
 
 
+def base_model_input():
+    """Return the file or folder whose change reruns every stage after the base model.
+
+    A committed or given folder is tracked through its weights file, because other files in it
+    may change without changing the model (the manifest gains measured metrics after the build).
+    """
+    if BASE_SOURCE in ("committed", "path"):
+        return f"{base_model_dir()}/model.safetensors"
+    return base_model_dir()
+
+
+def model_dir_from_input(wildcards, input):
+    """Return the model folder of a rule whose first input is that folder or its weights file."""
+    path = input[0]
+    return os.path.dirname(path) if path.endswith(".safetensors") else path
+
+
 def model_dir_of(name):
     return base_model_dir() if name == "base" else f"{OUT}/runs/{name}/model"
+
+
+def model_input_of(name):
+    return base_model_input() if name == "base" else f"{OUT}/runs/{name}/model"
 
 
 def ordered_variants():

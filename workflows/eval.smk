@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        model=lambda wildcards: model_dir_of(wildcards.name),
+        model=lambda wildcards: model_input_of(wildcards.name),
         suite=f"{OUT}/data/suites/{{suite}}.jsonl",
     output:
         metrics=f"{OUT}/eval/{{name}}/{{suite}}/metrics.json",
@@ -12,6 +12,7 @@ rule evaluate:
         suite="|".join(EVAL["suites"]),
     params:
         repro=REPRO,
+        model=model_dir_from_input,
         out=lambda wildcards, output: os.path.dirname(output.metrics),
         sampling=eval_args(),
         answer_type=lambda wildcards: suite_answer_type(wildcards.suite),
@@ -25,6 +26,6 @@ rule evaluate:
     conda:
         "envs/repro.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.repro} eval --model {input.model} --suite {input.suite} "
+        "OMP_NUM_THREADS={threads} {params.repro} eval --model {params.model} --suite {input.suite} "
         "--suite-name {wildcards.suite} --out {params.out} {params.sampling} --answer-type {params.answer_type} "
         "--threads {threads} > {log} 2>&1"

@@ -3,7 +3,7 @@
 
 rule sft:
     input:
-        base=base_model_dir(),
+        base=base_model_input(),
         data=f"{OUT}/data/sft.jsonl",
     output:
         model=directory(f"{OUT}/runs/sft-{{variant}}-s{{seed}}/model"),
@@ -14,6 +14,7 @@ rule sft:
         seed=r"\d+",
     params:
         repro=REPRO,
+        init=model_dir_from_input,
         baseline=lambda wildcards: SFT_VARIANTS[wildcards.variant],
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         overrides=json.dumps(config["sft"].get("overrides", {})),
@@ -28,6 +29,6 @@ rule sft:
     conda:
         "envs/repro.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.repro} train --baseline {params.baseline} --init {input.base} "
+        "OMP_NUM_THREADS={threads} {params.repro} train --baseline {params.baseline} --init {params.init} "
         "--out {params.run_dir} --seed {wildcards.seed} --threads {threads} "
         "--params '{params.sft_params}' --overrides '{params.overrides}' > {log} 2>&1"
