@@ -19,7 +19,9 @@ def load(name: str) -> dict:
 
 
 def dry_run(config: str, *targets: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", *targets, "-n", "-p", "--configfile", f"workflows/config/{config}.yaml"]
+    """Plan the config's workflow under its own experiment name, so finished runs of it do not hide jobs."""
+    command = [sys.executable, "-m", "snakemake", *targets, "-n", "-p", "--configfile",
+               f"workflows/config/{config}.yaml", "--config", f"experiment=dry-run-{config}"]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -54,7 +56,7 @@ def test_smollm2_dry_run_imports_gguf():
     result = dry_run("smollm2")
     assert result.returncode == 0, result.stderr[-2000:]
     text = result.stdout
-    assert "repro import-gguf  --out results/smollm2/base/model" in text
+    assert "repro import-gguf  --out results/dry-run-smollm2/base/model" in text
     assert "repro arith-data" in text
     assert '"prompt_format": "chat"' in text
     assert "--prompt-format chat" in text
