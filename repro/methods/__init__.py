@@ -1,7 +1,7 @@
 """Post-training methods, one file each, registered by name.
 
 A method decides which sequences go into an optimizer step and what each token's
-loss is; the shared loop in repro.train owns the optimizer, accumulation and
+loss is. The shared loop in repro.train owns the optimizer, accumulation and
 aggregation. Add a method with one file here and one YAML in baselines/.
 """
 

@@ -6,8 +6,8 @@ A manifest is a JSON list with one entry per evaluated (row, suite, seed):
      "metrics": "results/exp/eval/sft-corrected-s0/aime/metrics.json",
      "run": "results/exp/sft/corrected/s0", "flops": 1.2e13}
 
-``run`` is null for a model without a training run (the base model); ``flops`` may be the string
-"from_run" to take the last compute/flops of the run's metrics.jsonl, and is null when
+``run`` is null for a model without a training run (the base model). ``flops`` may be the string
+"from_run", which takes the last compute/flops of the run's metrics.jsonl, and is null when
 the training compute is unknown. Relative paths are resolved against a base folder, by default the
 working directory, because that is how the Snakemake workflow writes them.
 """

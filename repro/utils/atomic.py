@@ -24,7 +24,7 @@ def _umask() -> int:
 def _temporary_sibling(path: Path, is_dir: bool) -> Path:
     """Create a hidden temporary next to ``path`` with the permissions a plain open() would give.
 
-    mkstemp and mkdtemp create owner-only files (0600) and folders (0700); results must stay
+    mkstemp and mkdtemp create owner-only files (0600) and folders (0700). Results must stay
     readable by others on a shared cluster, so the umask's usual modes are restored.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
