@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/workflow_records.py results/default
 
-Each job's record (results/<experiment>/benchmarks/**.tsv) holds its wall time (s) and peak RSS
+Each job's record (results/<experiment>/benchmarks/**.tsv) contains its wall time (s) and peak RSS
 (max_rss, MB). Jobs run two at a time under `--cores all` on 2 cores, so the sum of job times is
 about twice the workflow's wall time; measure that with `time snakemake ...`.
 """

@@ -16,7 +16,7 @@ METHODS = Registry("method")
 
 @dataclass
 class MethodContext:
-    """What a method may use: the policy, its tokenizer, the run's seed and the data-parallel layout."""
+    """Resources of a method: the policy, its tokenizer, the run's seed and the data-parallel layout."""
 
     policy: torch.nn.Module
     tokenizer: Any

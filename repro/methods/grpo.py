@@ -1,9 +1,9 @@
 """GRPO and its family: on-policy groups, group-relative advantages, a clipped policy loss.
 
 Each optimizer step samples ``group_size`` responses for each of
-global_batch_size / group_size prompts with the current policy (which is therefore pi_old),
-rewards them with the verifier, turns rewards into one advantage per response with a
-registered estimator, and trains with a registered policy loss. The aggregation mode is the
+global_batch_size / group_size prompts with the current policy, which is therefore pi_old.
+The verifier rewards them, a registered estimator turns the rewards into one advantage per
+response, and a registered policy loss trains on them. The aggregation mode is the
 loop's setting, independent of this method. Optional terms: a KL penalty to the initial
 policy (as a loss term or as a detached reward penalty) and an entropy bonus.
 """

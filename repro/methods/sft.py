@@ -1,6 +1,6 @@
 """Supervised fine-tuning on demonstrations: plain next-token NLL on response tokens.
 
-The loop's aggregation mode turns the per-token NLL into the step loss; with the default
+The loop's aggregation mode turns the per-token NLL into the step loss. With the default
 ("token_mean") that is one token mean over the whole optimizer step.
 """
 

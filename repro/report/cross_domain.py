@@ -2,7 +2,7 @@
 
     repro cross-domain --start START_METRICS.json --run DOMAIN=METRICS.json [...] --metric avg@16 --out DIR
 
-Rows are the domain RL trained on, columns the evaluated domains; each cell is the change of
+Rows are the domain RL trained on, and columns the evaluated domains. Each cell is the change of
 the metric (in points) from the starting model, so a see-saw (one domain up, others down) shows
 as mixed signs in a row. Writes matrix.md, matrix.csv and matrix.png atomically.
 """

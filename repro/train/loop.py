@@ -3,7 +3,7 @@
 Per optimizer step:
   1. the method hands this rank its sequences; they are split into K micro-batches;
   2. supervised tokens and sequences of the whole step are counted and summed over ranks,
-     so every micro-batch knows the step's normaliser before its backward;
+     so every micro-batch has the step's normaliser before its backward;
   3. each micro-batch: forward, per-token loss from the method, aggregation into its
      contribution to the step loss, backward, accumulation (optionally through the named
      DeepSpeed offload bug);
