@@ -64,7 +64,7 @@ def test_malformed_jsonl_line_is_named(suite, tiny_folder, tmp_path):
     bad = tmp_path / "bad.jsonl"
     lines = suite.read_text().splitlines()
     bad.write_text(lines[0] + "\n{not json\n")
-    with pytest.raises(ProblemFormatError, match=r"bad.jsonl:2: malformed JSON"):
+    with pytest.raises(ProblemFormatError, match=r"bad.jsonl:2: invalid JSON"):
         read_problems(bad)
     assert run_eval(tiny_folder, bad, tmp_path / "out") == 2
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -29,7 +29,6 @@ own folder.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -40,6 +39,7 @@ from typing import Any
 import yaml
 
 from repro.data.schema import Problem, ProblemFormatError
+from repro.utils.jsonl import iter_jsonl_objects
 
 CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
@@ -375,18 +375,9 @@ def _is_missing(value: Any) -> bool:
 def _read_jsonl(path: Path) -> tuple[set[str], list[dict[str, Any]]]:
     rows = []
     columns: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ProblemFormatError(f"{path}:{line_number}: malformed JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise ProblemFormatError(f"{path}:{line_number}: expected a JSON object, got {type(row).__name__}")
-            columns.update(row)
-            rows.append(row)
+    for _, row in iter_jsonl_objects(path, ProblemFormatError):
+        columns.update(row)
+        rows.append(row)
     return columns, rows
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from repro.utils.atomic import atomic_output_file
+from repro.utils.jsonl import iter_jsonl_objects
 
 REQUIRED_FIELDS = ("id", "prompt", "answer")
 
@@ -93,20 +94,12 @@ def read_problems(path: str | os.PathLike) -> list[Problem]:
         raise FileNotFoundError(f"problem file not found: {path}")
     problems: list[Problem] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ProblemFormatError(f"{where}: malformed JSON ({error.msg}); fix or remove this line") from None
-            problem = Problem.from_json(record, where)
-            if problem.id in seen:
-                raise ProblemFormatError(f"{where}: duplicate problem id {problem.id!r}")
-            seen.add(problem.id)
-            problems.append(problem)
+    for where, record in iter_jsonl_objects(path, ProblemFormatError):
+        problem = Problem.from_json(record, where)
+        if problem.id in seen:
+            raise ProblemFormatError(f"{where}: duplicate problem id {problem.id!r}")
+        seen.add(problem.id)
+        problems.append(problem)
     if not problems:
         raise ProblemFormatError(f"{path}: no problems found")
     return problems

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from repro.report.manifest import ReportInputError
+from repro.utils.jsonl import iter_jsonl_objects
 
 logger = logging.getLogger(__name__)
 
@@ -138,29 +139,19 @@ def read_training_log(run_dir: Path, keys: Iterable[str]) -> dict[str, dict[int,
     series: dict[str, dict[int, float]] = {key: {} for key in keys}
     num_steps = 0
 
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ReportInputError(f"{where}: invalid JSON ({error.msg}); fix or remove this line") from None
-            if not isinstance(record, dict):
-                raise ReportInputError(f"{where}: expected a JSON object per line, got {record!r}")
-            step = record.get("step")
-            if isinstance(step, bool) or not isinstance(step, int):
-                raise ReportInputError(f"{where}: 'step' must be an integer, got {step!r}")
-            num_steps += 1
+    for where, record in iter_jsonl_objects(path, ReportInputError):
+        step = record.get("step")
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ReportInputError(f"{where}: 'step' must be an integer, got {step!r}")
+        num_steps += 1
 
-            for key in keys:
-                if key not in record:
-                    continue
-                value = record[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ReportInputError(f"{where}: {key!r} must be a number, got {value!r}")
-                series[key][step] = float(value)
+        for key in keys:
+            if key not in record:
+                continue
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ReportInputError(f"{where}: {key!r} must be a number, got {value!r}")
+            series[key][step] = float(value)
 
     if num_steps == 0:
         raise ReportInputError(f"{path}: no steps logged; the training run did not finish a step")
